@@ -1,0 +1,36 @@
+# make demo  — set up .venv and run the offline demo study (BiLSTM, Rotten Tomatoes, IMP-FT)
+# make test  — set up .venv and run the test suite
+PYTHON ?= python3
+TORCH ?= torch==2.13.0
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: help setup demo test test-fast clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet "$(TORCH)"
+	echo "$(TORCH)" > $(VENV)/constraints.txt
+	$(BIN)/pip install --quiet -c $(VENV)/constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)  ## create .venv: torch first (pinned), then pie and its dependencies
+
+demo: setup  ## the offline demo study: 10 seeds x (dense, 0.5, 0.9, 0.99), then identify_pies
+	@start=$$(date +%s); \
+	$(BIN)/python train.py -m experiment=demo && \
+	$(BIN)/python identify_pies.py multirun/demo --min-seeds 10 --out results/demo && \
+	echo "demo wall time: $$(( $$(date +%s) - start )) s"
+
+test: setup  ## the full test suite
+	$(BIN)/python -m pytest
+
+test-fast: setup  ## unit tests only (no end-to-end runs)
+	$(BIN)/python -m pytest -m "not slow"
+
+clean:  ## remove sweep outputs, results and caches (keeps .venv)
+	rm -rf multirun runs results .cache .pytest_cache

@@ -1,0 +1,41 @@
+"""Find the PIEs of whole sweeps:  python identify_pies.py multirun/demo [more dirs or globs]"""
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from pie.entry import quiet_libraries
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("sweeps", nargs="+", help="sweep directories or globs holding runs (manifest.json)")
+    parser.add_argument("--out", help="output directory (default: results/<first sweep's name>)")
+    parser.add_argument("--min-seeds", type=int, default=5, help="refuse populations with fewer seeds (default 5)")
+    parser.add_argument("--tie", default="lowest", choices=["lowest", "highest", "pie", "exclude"],
+                        help="modal-label ties: lowest class (reference), highest (Hooker et al.), count as PIE, or exclude")
+    parser.add_argument("--split", default="test", choices=["test", "validation", "train"], help="split to compare (default test)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    quiet_libraries()
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
+    from pie.identify import identify
+
+    out = Path(args.out) if args.out else Path("results") / Path(args.sweeps[0].rstrip("/*")).name
+    try:
+        result = identify(args.sweeps, out, min_seeds=args.min_seeds, tie=args.tie, split=args.split)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"identify_pies.py: error: {error}", file=sys.stderr)
+        return 2
+    print(result.paths["summary_md"].read_text())
+    for name, path in result.paths.items():
+        print(f"{name}: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The paper's analyses as pure functions on populations' arrays (no file access)."""

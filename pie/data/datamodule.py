@@ -1,0 +1,119 @@
+"""Token ids (cached on disk) and the LightningDataModule that batches them."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from pie.data.dataset import SPLITS, TextClassificationData
+from pie.data.fingerprint import fingerprint_object
+
+log = logging.getLogger(__name__)
+
+
+def encode_cached(data: TextClassificationData, tokenizer, cache_dir: str | os.PathLike) -> dict:
+    """{split: list of int32 arrays} for every split, cached as .npz keyed by data + tokenizer."""
+    key = fingerprint_object([data.fingerprint, tokenizer.fingerprint, data.max_length])
+    path = Path(cache_dir) / "tokens" / f"{data.name}-{key}.npz"
+    if path.exists():
+        with np.load(path, allow_pickle=False) as stored:
+            return {
+                s: np.split(stored[f"{s}_ids"], stored[f"{s}_offsets"][1:-1]) for s in SPLITS
+            }
+    encoded = {
+        s: [np.asarray(ids, dtype=np.int32) for ids in tokenizer.encode(data.splits[s]["text"], data.max_length)]
+        for s in SPLITS
+    }
+    arrays = {}
+    for s, rows in encoded.items():
+        arrays[f"{s}_ids"] = np.concatenate(rows)
+        arrays[f"{s}_offsets"] = np.cumsum([0] + [len(r) for r in rows])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as handle:
+        np.savez(handle, **arrays)
+    os.replace(tmp, path)
+    log.info("cached token ids at %s", path)
+    return encoded
+
+
+class EncodedSplit(Dataset):
+    def __init__(self, token_ids: list[np.ndarray], labels: list[int]):
+        self.token_ids, self.labels = token_ids, labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, int, int]:
+        return self.token_ids[index], self.labels[index], index
+
+
+class Collate:
+    """Pads a batch to its longest sequence (or to max_length) and builds the attention mask."""
+
+    def __init__(self, pad_id: int, pad_to: int | None = None):
+        self.pad_id, self.pad_to = pad_id, pad_to
+
+    def __call__(self, items):
+        width = self.pad_to or max(len(ids) for ids, _, _ in items)
+        input_ids = torch.full((len(items), width), self.pad_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(items), width), dtype=torch.long)
+        for row, (ids, _, _) in enumerate(items):
+            input_ids[row, : len(ids)] = torch.from_numpy(ids.astype(np.int64))
+            attention_mask[row, : len(ids)] = 1
+        return {
+            "input_ids": input_ids,
+            "attention_mask": attention_mask,
+            "labels": torch.tensor([label for _, label, _ in items], dtype=torch.long),
+            "index": torch.tensor([index for _, _, index in items], dtype=torch.long),
+        }
+
+
+class TextDataModule(L.LightningDataModule):
+    """Shuffled training batches; validation/test/prediction passes in dataset order."""
+
+    def __init__(
+        self,
+        data: TextClassificationData,
+        tokenizer,
+        batch_size: int,
+        eval_batch_size: int,
+        cache_dir: str,
+        pad_to_max_length: bool = False,
+        num_workers: int = 0,
+    ):
+        super().__init__()
+        self.data, self.tokenizer = data, tokenizer
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
+        self.num_workers = num_workers
+        self.collate = Collate(tokenizer.pad_id, data.max_length if pad_to_max_length else None)
+        encoded = encode_cached(data, tokenizer, cache_dir)
+        self.datasets = {s: EncodedSplit(encoded[s], data.splits[s]["label"]) for s in SPLITS}
+
+    def labels(self, split: str) -> np.ndarray:
+        return np.asarray(self.data.splits[split]["label"], dtype=np.int64)
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            self.datasets[split],
+            batch_size=self.batch_size if shuffle else self.eval_batch_size,
+            shuffle=shuffle,
+            collate_fn=self.collate,
+            num_workers=self.num_workers,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("validation", shuffle=False)
+
+    def ordered_dataloader(self, split: str) -> DataLoader:
+        """All examples of a split in dataset order, for logging predictions."""
+        return self._loader(split, shuffle=False)

@@ -1,0 +1,77 @@
+"""Single-label PIEs (Hooker et al. 2019): the pruned population's modal label differs from the
+dense population's modal label."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pie.pies.modal import modal_from_votes, vote_counts
+
+
+@dataclass(frozen=True)
+class PieResult:
+    """Per-example PIE verdicts with everything needed to explain them."""
+
+    is_pie: np.ndarray  # bool[N]
+    considered: np.ndarray  # bool[N]; False only for ties under tie="exclude"
+    dense_modal: np.ndarray  # int64[N]
+    pruned_modal: np.ndarray  # int64[N]
+    dense_votes: np.ndarray  # int64[N, C]
+    pruned_votes: np.ndarray  # int64[N, C]
+    dense_tied: np.ndarray  # bool[N]
+    pruned_tied: np.ndarray  # bool[N]
+
+    @property
+    def pie_fraction(self) -> float:
+        """Share of the considered examples that are PIEs."""
+        n = int(self.considered.sum())
+        return float(self.is_pie.sum() / n) if n else float("nan")
+
+
+def single_label_pie_table(dense_logits, pruned_logits, tie: str = "lowest") -> PieResult:
+    """PIE verdicts plus modal labels, votes and ties for a dense and a pruned population.
+
+    Tie rules: "lowest"/"highest" break a tied vote toward that class index and compare modal
+    labels; "pie" counts every example tied in either population as a PIE; "exclude" never counts
+    a tied example and marks it as not considered.
+    """
+    dense_votes, pruned_votes = vote_counts(dense_logits), vote_counts(pruned_logits)
+    if dense_votes.shape != pruned_votes.shape:
+        raise ValueError(
+            "dense and pruned populations must cover the same examples and classes: "
+            f"votes {dense_votes.shape} vs {pruned_votes.shape}"
+        )
+    dense_modal, dense_tied = modal_from_votes(dense_votes, tie)
+    pruned_modal, pruned_tied = modal_from_votes(pruned_votes, tie)
+    differs = dense_modal != pruned_modal
+    tied = dense_tied | pruned_tied
+    considered = np.ones_like(differs)
+    if tie == "pie":
+        is_pie = differs | tied
+    elif tie == "exclude":
+        considered = ~tied
+        is_pie = differs & considered
+    else:
+        is_pie = differs
+    return PieResult(
+        is_pie=is_pie,
+        considered=considered,
+        dense_modal=dense_modal,
+        pruned_modal=pruned_modal,
+        dense_votes=dense_votes,
+        pruned_votes=pruned_votes,
+        dense_tied=dense_tied,
+        pruned_tied=pruned_tied,
+    )
+
+
+def single_label_pies(dense_logits, pruned_logits, tie: str = "lowest") -> np.ndarray:
+    """bool[N]: example n is a PIE when the modal labels of the two populations differ.
+
+    :param dense_logits: [M_dense, N, C] logits of the dense population.
+    :param pruned_logits: [M_pruned, N, C] logits of the pruned population (M may differ).
+    :param tie: "lowest" (reference default), "highest", "pie" or "exclude".
+    """
+    return single_label_pie_table(dense_logits, pruned_logits, tie).is_pie

@@ -1,0 +1,14 @@
+"""Pruning as pure functions (scores, masks, schedules, parameter selection) plus one thin
+Lightning callback that applies them during training."""
+
+from pie.pruning.masks import MaskSet, prune_to_sparsity, sparsity_report
+from pie.pruning.schedules import PruningStep, Schedule, per_step_rate
+
+__all__ = [
+    "MaskSet",
+    "PruningStep",
+    "Schedule",
+    "per_step_rate",
+    "prune_to_sparsity",
+    "sparsity_report",
+]

@@ -1,0 +1,97 @@
+"""When to prune and to which cumulative sparsity: pure descriptions, no training code.
+
+A schedule is a list of steps (prune after epoch index e, or before training when e = -1) with
+the cumulative sparsity of the prunable set each step reaches, plus the total number of epochs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+BEFORE_TRAINING = -1
+
+
+def check_sparsity(sparsity: float) -> float:
+    """Return sparsity as float, or raise naming the allowed range."""
+    value = float(sparsity)
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"sparsity must be in [0, 1), got {sparsity!r} (e.g. sparsity=0.9)")
+    return value
+
+
+def per_step_rate(final_sparsity: float, n_steps: int) -> float:
+    """Fraction of the remaining weights to prune at each of n_steps to reach final_sparsity.
+
+    r = 1 - (1 - s)^(1/n): three steps of 53.58% each leave 10% of the weights (s = 0.9).
+    """
+    if n_steps < 1:
+        raise ValueError(f"n_steps must be >= 1, got {n_steps}")
+    return 1.0 - (1.0 - check_sparsity(final_sparsity)) ** (1.0 / n_steps)
+
+
+@dataclass(frozen=True)
+class PruningStep:
+    after_epoch: int  # 0-based epoch index after which to prune; -1 = before training
+    sparsity: float  # cumulative sparsity of the prunable set after this step
+
+
+@dataclass(frozen=True)
+class Schedule:
+    steps: tuple[PruningStep, ...]
+    max_epochs: int
+
+    @property
+    def final_sparsity(self) -> float:
+        return self.steps[-1].sparsity if self.steps else 0.0
+
+    def step_after(self, epoch: int) -> PruningStep | None:
+        return next((s for s in self.steps if s.after_epoch == epoch), None)
+
+
+def dense(sparsity: float, phase_epochs: int) -> Schedule:
+    """No pruning: train phase_epochs epochs (the dense population of the paper)."""
+    if check_sparsity(sparsity) != 0.0:
+        raise ValueError(
+            f"pruning=none trains dense models, so sparsity must be 0, got {sparsity}; "
+            "choose a pruning method (e.g. pruning=imp_ft) to prune"
+        )
+    return Schedule(steps=(), max_epochs=int(phase_epochs))
+
+
+def iterative(
+    sparsity: float, phase_epochs: int, n_steps: int = 3, phases: str = "reference"
+) -> Schedule:
+    """The paper's geometric schedule: n_steps prunes at phase boundaries, training in between.
+
+    Each step removes per_step_rate(sparsity, n_steps) of the remaining weights. With E =
+    phase_epochs the run trains (n_steps + 1) * E epochs. phases="reference" prunes after epoch
+    indices E, 2E, 3E as the reference code does (dense phase E+1 epochs, last phase E-1);
+    phases="equal" prunes after E-1, 2E-1, 3E-1 so every phase lasts E epochs.
+    Sparsity 0 gives the dense schedule (E epochs).
+    """
+    sparsity = check_sparsity(sparsity)
+    if sparsity == 0.0:
+        return dense(0.0, phase_epochs)
+    if phases not in ("reference", "equal"):
+        raise ValueError(f"phases must be 'reference' or 'equal', got {phases!r}")
+    if phase_epochs < 1:
+        raise ValueError(f"phase_epochs must be >= 1, got {phase_epochs}")
+    rate = per_step_rate(sparsity, n_steps)
+    offset = 0 if phases == "reference" else -1
+    steps = [
+        PruningStep(after_epoch=(i + 1) * phase_epochs + offset, sparsity=1 - (1 - rate) ** (i + 1))
+        for i in range(n_steps)
+    ]
+    steps[-1] = PruningStep(after_epoch=steps[-1].after_epoch, sparsity=sparsity)
+    return Schedule(steps=tuple(steps), max_epochs=(n_steps + 1) * phase_epochs)
+
+
+def at_initialisation(sparsity: float, phase_epochs: int) -> Schedule:
+    """One-shot pruning before training, then phase_epochs epochs (MP-AI, IBP-AI, RP-AI)."""
+    sparsity = check_sparsity(sparsity)
+    if sparsity == 0.0:
+        return dense(sparsity, phase_epochs)
+    return Schedule(
+        steps=(PruningStep(after_epoch=BEFORE_TRAINING, sparsity=sparsity),),
+        max_epochs=int(phase_epochs),
+    )

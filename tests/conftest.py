@@ -1,0 +1,46 @@
+"""Shared helpers: compose the project's Hydra config and run its command-line entry points."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+# A run that takes seconds: 64 training examples, 40 per evaluation split, one epoch per phase.
+TINY = ["dataset.max_train_examples=64", "dataset.max_eval_examples=40", "model.epochs=1", "threads=1"]
+
+
+def compose_train(overrides: list[str], tmp_path: Path | None = None):
+    """The train config as train.py would see it, with run and cache dirs under tmp_path."""
+    GlobalHydra.instance().clear()
+    extra = []
+    if tmp_path is not None:
+        extra = [
+            f"paths.root={ROOT}", f"paths.output_dir={tmp_path / 'run'}",
+            f"paths.cache_dir={tmp_path / 'cache'}", "~logger",
+        ]
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config_name="train", overrides=[*overrides, *extra])
+
+
+def run_cli(*args: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run `python <script> args...` from the repository, in cwd, with a private cache."""
+    env = {**os.environ, "PIE_CACHE_DIR": str(cwd / "cache"), "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(
+        [sys.executable, str(ROOT / args[0]), *args[1:]],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("WANDB_MODE", "disabled")
