@@ -41,9 +41,9 @@ def test_pruning_presets_build_schedules(pruning, tmp_path):
 
 
 def test_demo_experiment_composes(tmp_path):
-    """The demo experiment selects the BiLSTM on Rotten Tomatoes with IMP-FT."""
+    """The demo experiment selects the BiLSTM on Rotten Tomatoes with MP-AI."""
     cfg = compose_train(["experiment=demo"], tmp_path)
-    assert (cfg.name, cfg.dataset.name, cfg.model.name, cfg.pruning.name) == ("demo", "rotten_tomatoes", "bilstm", "imp_ft")
+    assert (cfg.name, cfg.dataset.name, cfg.model.name, cfg.pruning.name) == ("demo", "rotten_tomatoes", "bilstm", "mp_ai")
 
 
 @pytest.mark.parametrize("override", ["dataset=nope", "model=gpt9", "pruning=snip_magic"])

@@ -13,11 +13,12 @@ from torch.utils.data import DataLoader, Dataset
 
 from pie.data.dataset import SPLITS, TextClassificationData
 from pie.data.fingerprint import fingerprint_object
+from pie.models.tokenizer import Tokenizer
 
 log = logging.getLogger(__name__)
 
 
-def encode_cached(data: TextClassificationData, tokenizer, cache_dir: str | os.PathLike) -> dict:
+def encode_cached(data: TextClassificationData, tokenizer: Tokenizer, cache_dir: str | os.PathLike) -> dict:
     """{split: list of int32 arrays} for every split, cached as .npz keyed by data + tokenizer."""
     key = fingerprint_object([data.fingerprint, tokenizer.fingerprint, data.max_length])
     path = Path(cache_dir) / "tokens" / f"{data.name}-{key}.npz"
@@ -81,7 +82,7 @@ class TextDataModule(L.LightningDataModule):
     def __init__(
         self,
         data: TextClassificationData,
-        tokenizer,
+        tokenizer: Tokenizer,
         batch_size: int,
         eval_batch_size: int,
         cache_dir: str,

@@ -81,12 +81,15 @@ class BertClassifier(nn.Module):
 
 
 def build(num_classes: int, tokenizer, checkpoint: str, **config_overrides) -> BertClassifier:
-    """Hydra factory: pretrained encoder + a freshly initialised classification head."""
+    """Hydra factory: pretrained encoder + a fresh head initialised as torch's nn.Linear default
+    (as the paper's seed-dependent head), even when the checkpoint carries a classifier."""
     from transformers import AutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     model = AutoModelForSequenceClassification.from_pretrained(
-        resolve_checkpoint(checkpoint), num_labels=num_classes, **config_overrides
+        resolve_checkpoint(checkpoint), num_labels=num_classes, ignore_mismatched_sizes=True, **config_overrides
     )
+    model.classifier.reset_parameters()
     return BertClassifier(model)

@@ -15,7 +15,7 @@ from torch import nn
 class Classifier(L.LightningModule):
     def __init__(self, network: nn.Module, optimizer: Callable, num_classes: int):
         super().__init__()
-        self.network = network
+        self.network = network.train()  # from_pretrained returns eval mode; Lightning keeps modes as found
         self.optimizer_factory = optimizer
         self.loss = nn.CrossEntropyLoss()
         self.val_accuracy = torchmetrics.classification.MulticlassAccuracy(num_classes, average="micro")
@@ -60,9 +60,9 @@ class Classifier(L.LightningModule):
 
 def classification_metrics(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     """Accuracy and macro-F1 of argmax predictions (computed with torchmetrics)."""
-    num_classes = logits.shape[1]
     preds, target = torch.as_tensor(logits).argmax(1), torch.as_tensor(labels)
+    task = {"task": "multiclass", "num_classes": logits.shape[1]}
     return {
-        "accuracy": float(torchmetrics.functional.accuracy(preds, target, "multiclass", num_classes=num_classes, average="micro")),
-        "macro_f1": float(torchmetrics.functional.f1_score(preds, target, "multiclass", num_classes=num_classes, average="macro")),
+        "accuracy": float(torchmetrics.functional.accuracy(preds, target, average="micro", **task)),
+        "macro_f1": float(torchmetrics.functional.f1_score(preds, target, average="macro", **task)),
     }
