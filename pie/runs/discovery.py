@@ -1,0 +1,102 @@
+"""Find runs under sweep directories (or globs) and load a population's logits from them."""
+
+from __future__ import annotations
+
+import glob
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from pie.runs.manifest import COMPLETE, MANIFEST, BadRun, read_manifest
+from pie.runs.predictions import BadPredictionFile, read_predictions
+from pie.runs.writer import PREDICTIONS_DIR
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Run:
+    directory: Path
+    manifest: dict
+
+    @property
+    def seed(self) -> int:
+        return int(self.manifest["seed"])
+
+
+@dataclass(frozen=True)
+class Discovery:
+    complete: list[Run]
+    incomplete: list[Path]
+
+
+def discover(patterns: Sequence[str]) -> Discovery:
+    """Every run directory (one holding a manifest) under the given directories or globs."""
+    directories: list[Path] = []
+    for pattern in patterns:
+        matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+        matches = [Path(m) for m in matches if Path(m).is_dir()]
+        if not matches:
+            raise FileNotFoundError(f"no sweep directory matches {pattern!r}")
+        directories += matches
+    manifests = sorted({p.parent.resolve() for d in directories for p in d.rglob(MANIFEST)})
+    if not manifests:
+        raise FileNotFoundError(f"no run manifests ({MANIFEST}) under {', '.join(patterns)}")
+    complete: list[Run] = []
+    incomplete: list[Path] = []
+    for directory in manifests:
+        try:
+            manifest = read_manifest(directory)
+        except BadRun as error:
+            log.warning("ignoring %s: %s", directory, error)
+            incomplete.append(directory)
+            continue
+        if manifest["status"] == COMPLETE:
+            complete.append(Run(directory, manifest))
+        else:
+            incomplete.append(directory)
+    return Discovery(complete=complete, incomplete=incomplete)
+
+
+@dataclass(frozen=True)
+class PopulationLogits:
+    seeds: np.ndarray  # int[M]
+    example_ids: np.ndarray  # str[N]
+    labels: np.ndarray  # int64[N]
+    logits: np.ndarray  # float32[M, N, C]
+
+
+def load_logits(runs: Iterable[Run], name: str) -> PopulationLogits:
+    """Stack the `name` prediction files (e.g. "test_final") of runs into [M, N, C].
+
+    Every file is checked against its manifest (checksum, shape) and every run must list the
+    same example ids in the same order, with the same gold labels.
+    """
+    runs = sorted(runs, key=lambda r: r.seed)
+    stacked, reference = [], None
+    for run in runs:
+        record = run.manifest.get("predictions", {}).get(name)
+        if record is None:
+            raise BadPredictionFile(f"run {run.directory} has no {name!r} predictions in its manifest")
+        predictions = read_predictions(run.directory / PREDICTIONS_DIR / record["file"], record)
+        if reference is None:
+            reference = (run, predictions)
+        elif not np.array_equal(predictions.example_ids, reference[1].example_ids):
+            raise BadRun(
+                f"runs {reference[0].directory} and {run.directory} predict different example ids "
+                f"for {name}; a population must share one dataset (check dataset.* settings)"
+            )
+        elif not np.array_equal(predictions.labels, reference[1].labels):
+            raise BadRun(f"runs {reference[0].directory} and {run.directory} disagree on gold labels for {name}")
+        stacked.append(predictions.logits)
+    if reference is None:
+        raise ValueError("cannot load an empty population")
+    return PopulationLogits(
+        seeds=np.array([r.seed for r in runs]),
+        example_ids=reference[1].example_ids,
+        labels=reference[1].labels,
+        logits=np.stack(stacked),
+    )

@@ -1,0 +1,69 @@
+"""Per-example logits as Parquet (example_id, label, logits[C] float32), in dataset order."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pie.runs.atomic import atomic_path, sha256_file
+
+
+class BadPredictionFile(ValueError):
+    """A prediction file that is missing, unreadable or disagrees with its manifest."""
+
+
+@dataclass(frozen=True)
+class Predictions:
+    example_ids: np.ndarray  # str[N]
+    labels: np.ndarray  # int64[N]
+    logits: np.ndarray  # float32[N, C]
+
+
+def write_predictions(path: str | os.PathLike, example_ids, labels, logits: np.ndarray) -> dict:
+    """Write atomically; return the manifest record (file name, rows, classes, sha256)."""
+    logits = np.ascontiguousarray(logits, dtype=np.float32)
+    n, c = logits.shape
+    table = pa.table(
+        {
+            "example_id": pa.array(list(example_ids), pa.string()),
+            "label": pa.array(np.asarray(labels, dtype=np.int64)),
+            "logits": pa.FixedSizeListArray.from_arrays(pa.array(logits.reshape(-1)), c),
+        }
+    )
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+    return {"file": Path(path).name, "rows": n, "classes": c, "sha256": sha256_file(path)}
+
+
+def read_predictions(path: str | os.PathLike, record: dict | None = None) -> Predictions:
+    """Read a prediction file; with its manifest record, check checksum and shape first."""
+    path = Path(path)
+    if not path.exists():
+        raise BadPredictionFile(f"prediction file {path} is missing")
+    if record is not None and sha256_file(path) != record["sha256"]:
+        raise BadPredictionFile(
+            f"prediction file {path} does not match the checksum in its manifest "
+            "(truncated or modified after the run finished); rerun that run"
+        )
+    try:
+        table = pq.read_table(path)
+        logits_column = table.column("logits").combine_chunks()
+        classes = logits_column.type.list_size
+        logits = logits_column.flatten().to_numpy(zero_copy_only=False).reshape(-1, classes)
+    except (pa.ArrowException, OSError, KeyError) as error:
+        raise BadPredictionFile(f"prediction file {path} is unreadable ({error}); rerun that run") from error
+    if record is not None and logits.shape != (record["rows"], record["classes"]):
+        raise BadPredictionFile(
+            f"prediction file {path} has shape {logits.shape}, its manifest says "
+            f"({record['rows']}, {record['classes']})"
+        )
+    return Predictions(
+        example_ids=np.asarray(table.column("example_id").to_pylist(), dtype=object),
+        labels=table.column("label").to_numpy(),
+        logits=logits.astype(np.float32, copy=False),
+    )
