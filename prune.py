@@ -1,17 +1,19 @@
-"""Branch pruned runs from trained dense runs (not yet available).
+"""Branch pruned runs from dense runs:
+python prune.py -m source=multirun/dense seed='range(0,30)' sparsity=0.5,0.9 pruning=imp_ft"""
 
-Pruning trained dense runs as branches arrives with the pruning-methods issue. Until then, prune
-during training with train.py, e.g.:
-    python train.py -m seed='range(0,10)' pruning=imp_ft sparsity=0.5,0.9
-"""
+import hydra
+from omegaconf import DictConfig
 
-import sys
+from pie.entry import quiet_libraries
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="prune")
+def main(cfg: DictConfig) -> float:
+    quiet_libraries()
+    from pie.branching import branch
+
+    return branch(cfg)["metrics"]["test"]["accuracy"]
+
 
 if __name__ == "__main__":
-    print(
-        "prune.py: not available yet: branching pruned runs from dense runs comes with the pruning "
-        "issue. Use train.py's in-training schedules instead, e.g.\n"
-        "  python train.py -m seed='range(0,10)' pruning=imp_ft sparsity=0.5,0.9",
-        file=sys.stderr,
-    )
-    sys.exit(2)
+    main()

@@ -1,5 +1,6 @@
 """One training run, wired from a composed config: data -> tokenizer -> network -> Lightning fit
-with pruning and prediction callbacks -> prediction files + manifest (status complete last)."""
+with pruning and prediction callbacks -> prediction files, weights and a manifest (status
+complete written last). prune.py branches reuse this with a dense run's weights as the start."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import logging
 import shutil
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 import lightning as L
 import torch
@@ -16,16 +19,37 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from pie.data.datamodule import TextDataModule
+from pie.data.dataset import TextClassificationData
 from pie.data.fingerprint import fingerprint_object
 from pie.models.module import Classifier, classification_metrics
 from pie.pruning.callback import PruningCallback
 from pie.pruning.schedules import Schedule, check_sparsity
+from pie.pruning.structured_callback import StructuredPruningCallback
 from pie.reporting.progress import EpochProgress
 from pie.runs.manifest import COMPLETE, RUNNING, package_versions, read_manifest, write_manifest
+from pie.runs.weights import WEIGHTS_DIR, save_weights, state_sha256
 from pie.runs.writer import PREDICTIONS_DIR, PredictionWriter
 
 log = logging.getLogger(__name__)
-RESULT_KEYS = ("seed", "sparsity", "threads", "dataset", "model", "pruning", "selection", "trainer", "predictions")
+RESULT_KEYS = ("seed", "sparsity", "threads", "dataset", "model", "pruning", "selection", "trainer", "predictions", "branch")
+
+
+@dataclass
+class Components:
+    data: TextClassificationData
+    network: torch.nn.Module
+    datamodule: TextDataModule
+    module: Classifier
+    init_sha256: str
+
+
+@dataclass(frozen=True)
+class StartFrom:
+    """A branch's starting point: the dense run's final weights, and the state to rewind to."""
+
+    weights: Mapping[str, torch.Tensor]
+    init_sha256: str
+    rewind_state: Mapping[str, torch.Tensor] | None
 
 
 def _plain(cfg: DictConfig, keys) -> dict:
@@ -34,20 +58,67 @@ def _plain(cfg: DictConfig, keys) -> dict:
 
 def run_keys(cfg: DictConfig, schedule: Schedule) -> dict:
     """Hashes that identify the run, its model setup (population) and its pruning method."""
-    dense = not schedule.steps
     pruning = _plain(cfg, ["pruning", "selection"])
     pruning["pruning"]["schedule"].pop("sparsity", None)
     return {
         "run": fingerprint_object(_plain(cfg, RESULT_KEYS)),
         "model": fingerprint_object(_plain(cfg, ["model", "trainer", "threads"])),
-        "pruning": "dense" if dense else fingerprint_object(pruning),
+        "pruning": "dense" if not schedule.steps else fingerprint_object(pruning),
     }
 
 
-def _method_label(cfg: DictConfig, schedule: Schedule) -> str:
+def method_label(cfg: DictConfig, schedule: Schedule) -> str:
+    """'dense', or the preset name with '-global' / '-branch' where they apply."""
     if not schedule.steps:
         return "dense"
-    return cfg.pruning.name if cfg.pruning.scope == "layerwise" else f"{cfg.pruning.name}-{cfg.pruning.scope}"
+    label = cfg.pruning.name if cfg.pruning.scope == "layerwise" else f"{cfg.pruning.name}-{cfg.pruning.scope}"
+    return f"{label}-branch" if cfg.get("branch") else label
+
+
+def build_schedule(cfg: DictConfig) -> Schedule:
+    """The pruning schedule, validated before any compute; config errors surface unwrapped."""
+    check_sparsity(cfg.sparsity)
+    try:
+        return instantiate(cfg.pruning.schedule)
+    except InstantiationException as error:
+        if isinstance(error.__cause__, ValueError):
+            raise error.__cause__ from None
+        raise
+
+
+def build_components(cfg: DictConfig) -> Components:
+    """Seed, then data, tokenizer, network and module exactly as every run of this config does."""
+    torch.set_num_threads(int(cfg.threads))
+    L.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    data = instantiate(cfg.dataset)
+    tokenizer = instantiate(cfg.model.tokenizer)(train_texts=data.splits["train"]["text"])
+    network = instantiate(cfg.model.network)(num_classes=data.num_classes, tokenizer=tokenizer)
+    datamodule = TextDataModule(
+        data, tokenizer, batch_size=int(cfg.model.batch_size), eval_batch_size=int(cfg.model.eval_batch_size),
+        cache_dir=cfg.paths.cache_dir, pad_to_max_length=bool(cfg.model.pad_to_max_length),
+    )
+    module = Classifier(network, instantiate(cfg.model.optimizer), data.num_classes)
+    return Components(data, network, datamodule, module, state_sha256(network.state_dict()))
+
+
+def make_pruner(cfg: DictConfig, schedule: Schedule, rewind_state=None):
+    """The pruning callback the config describes: unstructured masks, or structured removal."""
+    if cfg.pruning.get("structured"):
+        if cfg.pruning.get("rewind_step") is not None:
+            raise ValueError("structured pruning cannot rewind (the shapes change); set pruning.rewind_step=null")
+        return StructuredPruningCallback(schedule, cfg.pruning.structured.importance, random_seed=int(cfg.seed))
+    gradients = cfg.pruning.get("gradients") or {}
+    return PruningCallback(
+        schedule,
+        instantiate(cfg.pruning.score) if cfg.pruning.score else None,
+        instantiate(cfg.selection),
+        cfg.pruning.scope,
+        rewind_step=cfg.pruning.get("rewind_step"),
+        rewind_state=rewind_state,
+        gradient_samples=int(gradients.get("samples", 100)),
+        gradient_mode=gradients.get("mode", "eval"),
+        random_seed=int(cfg.seed),
+    )
 
 
 def _skip_if_complete(run_dir: Path, run_key: str) -> dict | None:
@@ -66,21 +137,14 @@ def _skip_if_complete(run_dir: Path, run_key: str) -> dict | None:
     return manifest
 
 
-def build_schedule(cfg: DictConfig) -> Schedule:
-    """The pruning schedule, validated before any compute; config errors surface unwrapped."""
-    check_sparsity(cfg.sparsity)
-    try:
-        return instantiate(cfg.pruning.schedule)
-    except InstantiationException as error:
-        if isinstance(error.__cause__, ValueError):
-            raise error.__cause__ from None
-        raise
+def train(cfg: DictConfig, start: StartFrom | None = None) -> dict:
+    """Run (or skip, when already complete) one run; returns its manifest.
 
-
-def train(cfg: DictConfig) -> dict:
-    """Run (or skip, when already complete) one training run; returns its manifest."""
+    With `start` (a prune.py branch) the network starts from a dense run's final weights; the
+    rebuilt initialisation must match that run's, so rewinding goes to the same weights.
+    """
     schedule = build_schedule(cfg)
-    if schedule.steps and cfg.pruning.score is None:
+    if schedule.steps and cfg.pruning.score is None and not cfg.pruning.get("structured"):
         raise ValueError(f"pruning={cfg.pruning.name} has no score function")
     keys = run_keys(cfg, schedule)
     run_dir = Path(cfg.paths.output_dir)
@@ -97,46 +161,46 @@ def train(cfg: DictConfig) -> dict:
         "config": OmegaConf.to_container(cfg, resolve=True),
         "versions": package_versions(),
     }
+    if cfg.get("branch"):
+        manifest["branch"] = OmegaConf.to_container(cfg.branch)
     write_manifest(run_dir, manifest)
 
-    torch.set_num_threads(int(cfg.threads))
-    L.seed_everything(int(cfg.seed), workers=True, verbose=False)
-    data = instantiate(cfg.dataset)
-    tokenizer = instantiate(cfg.model.tokenizer)(train_texts=data.splits["train"]["text"])
-    network = instantiate(cfg.model.network)(num_classes=data.num_classes, tokenizer=tokenizer)
-    datamodule = TextDataModule(
-        data, tokenizer, batch_size=int(cfg.model.batch_size), eval_batch_size=int(cfg.model.eval_batch_size),
-        cache_dir=cfg.paths.cache_dir, pad_to_max_length=bool(cfg.model.pad_to_max_length),
-    )
-    module = Classifier(network, instantiate(cfg.model.optimizer), data.num_classes)
-
-    label = f"[{data.name} {cfg.model.name} {_method_label(cfg, schedule)} s={schedule.final_sparsity:g} seed={cfg.seed}]"
-    writer = PredictionWriter(run_dir, datamodule, cfg.predictions.train_after_epochs)
-    pruner = PruningCallback(
-        schedule, instantiate(cfg.pruning.score) if cfg.pruning.score else None,
-        instantiate(cfg.selection), cfg.pruning.scope,
-    )
+    parts = build_components(cfg)
+    rewind_state = None
+    if start is not None:
+        if parts.init_sha256 != start.init_sha256:
+            raise RuntimeError(
+                "the rebuilt initial weights differ from the dense run's (package versions or data "
+                "changed since it ran); branch from dense runs made with this installation"
+            )
+        parts.network.load_state_dict(start.weights)
+        rewind_state = start.rewind_state
+    label = f"[{parts.data.name} {cfg.model.name} {method_label(cfg, schedule)} s={schedule.final_sparsity:g} seed={cfg.seed}]"
+    writer = PredictionWriter(run_dir, parts.datamodule, cfg.predictions.train_after_epochs)
+    pruner = make_pruner(cfg, schedule, rewind_state)
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     trainer = instantiate(cfg.trainer)(
         max_epochs=schedule.max_epochs, callbacks=[writer, pruner, EpochProgress(label)], logger=logger,
     )
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r".*(does not have many workers|LeafSpec|isinstance\(treespec).*")
-        trainer.fit(module, datamodule=datamodule)
+        trainer.fit(parts.module, datamodule=parts.datamodule)
 
     metrics = {
-        split: classification_metrics(writer.final_logits[split], datamodule.labels(split))
+        split: classification_metrics(writer.final_logits[split], parts.datamodule.labels(split))
         for split in ("validation", "test")
     }
+    weights = save_weights(run_dir / WEIGHTS_DIR / "final.safetensors", parts.network.state_dict(), pruner.masks)
     manifest.update(
         status=COMPLETE,
-        dataset=data.describe(),
-        model={"name": cfg.model.name, "parameters": sum(p.numel() for p in network.parameters())},
-        pruning={"method": _method_label(cfg, schedule), "name": cfg.pruning.name, "scope": cfg.pruning.scope,
-                 **pruner.summary(network)},
+        dataset=parts.data.describe(),
+        model={"name": cfg.model.name, "parameters": sum(p.numel() for p in parts.network.parameters())},
+        pruning={"method": method_label(cfg, schedule), "name": cfg.pruning.name, "scope": cfg.pruning.scope,
+                 **pruner.summary(parts.network)},
         metrics=metrics,
         epochs=schedule.max_epochs,
         predictions=writer.records,
+        weights={"init_sha256": parts.init_sha256, "final": weights},
         wall_time_s=round(time.time() - started, 3),
     )
     write_manifest(run_dir, manifest)

@@ -9,7 +9,7 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from pie.data.dataset import SPLITS, TextClassificationData
 from pie.data.fingerprint import fingerprint_object
@@ -114,6 +114,16 @@ class TextDataModule(L.LightningDataModule):
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("validation", shuffle=False)
+
+    def sample_loader(self, n: int, seed: int, batch_size: int | None = None) -> DataLoader:
+        """A fixed random sample of n training examples (seeded, independent of training RNG)."""
+        generator = torch.Generator().manual_seed(int(seed))
+        order = torch.randperm(len(self.datasets["train"]), generator=generator)[: int(n)].tolist()
+        return DataLoader(
+            Subset(self.datasets["train"], order),
+            batch_size=batch_size or self.eval_batch_size,
+            collate_fn=self.collate,
+        )
 
     def ordered_dataloader(self, split: str) -> DataLoader:
         """All examples of a split in dataset order, for logging predictions."""

@@ -1,8 +1,10 @@
-"""The Lightning callback that applies a pruning schedule; the science lives in the pure modules.
+"""The Lightning callback that applies a pruning method; the science lives in the pure modules.
 
 Masks are enforced without re-parametrisation: masked gradients are zeroed before clipping and
 the optimizer step, and masked weights are re-zeroed after every step, so checkpoints hold plain
-weights and the masks travel in the callback's own state.
+weights and the masks travel in the callback's own state (and in saved weight files).
+After a pruning step the method either fine-tunes (optimizer state kept) or rewinds every
+weight to a snapshot (initialisation, or step k for late rewinding) with a fresh optimizer.
 """
 
 from __future__ import annotations
@@ -14,23 +16,50 @@ import lightning as L
 import torch
 from torch import nn
 
+from pie.pruning.gradients import accumulate_gradients
 from pie.pruning.masks import full_masks, prune_to_sparsity, sparsity_report
 from pie.pruning.schedules import BEFORE_TRAINING, PruningStep, Schedule
+from pie.pruning.scores import ScoreInputs
 
 log = logging.getLogger(__name__)
 
 Selection = Callable[[nn.Module], Mapping[str, nn.Parameter]]
-Scorer = Callable[[Mapping[str, torch.Tensor]], Mapping[str, torch.Tensor]]
+Scorer = Callable[[Mapping[str, torch.Tensor], ScoreInputs], Mapping[str, torch.Tensor]]
+
+
+def _clone_state(network: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in network.state_dict().items()}
 
 
 class PruningCallback(L.Callback):
-    """Prune `pl_module.network` on `schedule` with `score` over `selection`, in `scope`."""
+    """Prune `pl_module.network` on `schedule` with `score` over `selection`, in `scope`.
 
-    def __init__(self, schedule: Schedule, score: Scorer, selection: Selection, scope: str):
-        self.schedule = schedule
-        self.score = score
-        self.selection = selection
-        self.scope = scope
+    :param rewind_step: None = fine-tune after each prune; 0 = rewind to the weights at the start
+        of training; k > 0 = rewind to the weights after k optimizer steps.
+    :param rewind_state: weights to rewind to, given explicitly (prune.py branches rewind to the
+        dense run's initialisation, not to the weights they start from).
+    :param gradient_samples, gradient_mode: training examples for impact scores and how their
+        gradient is taken (see pie.pruning.gradients).
+    """
+
+    def __init__(
+        self,
+        schedule: Schedule,
+        score: Scorer | None,
+        selection: Selection,
+        scope: str,
+        rewind_step: int | None = None,
+        rewind_state: Mapping[str, torch.Tensor] | None = None,
+        gradient_samples: int = 100,
+        gradient_mode: str = "eval",
+        random_seed: int = 0,
+    ):
+        self.schedule, self.score, self.selection, self.scope = schedule, score, selection, scope
+        self.rewind_step = rewind_step
+        self.rewind_state = dict(rewind_state) if rewind_state is not None else None
+        self.gradient_samples, self.gradient_mode = gradient_samples, gradient_mode
+        self.generator = torch.Generator().manual_seed(int(random_seed))
+        self.random_seed = int(random_seed)
         self.params: dict[str, nn.Parameter] = {}
         self.masks: dict[str, torch.Tensor] = {}
         self.history: list[dict] = []
@@ -42,16 +71,11 @@ class PruningCallback(L.Callback):
 
     def on_train_start(self, trainer, pl_module) -> None:
         self.masks = {n: m.to(self.params[n].device) for n, m in self.masks.items()}
+        if self.rewind_step == 0 and self.rewind_state is None:
+            self.rewind_state = _clone_state(pl_module.network)
         step = self.schedule.step_after(BEFORE_TRAINING)
         if step is not None and not self.history:
-            self._prune(step, pl_module)
-
-    def on_train_epoch_end(self, trainer, pl_module) -> None:
-        step = self.schedule.step_after(trainer.current_epoch)
-        if step is not None:
-            self._prune(step, pl_module)
-        report = sparsity_report(self.masks, pl_module.network)
-        pl_module.log_dict({"sparsity/prunable": report["prunable"], "sparsity/model": report["model"]})
+            self._prune(step, trainer, pl_module)
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
         for name, param in self.params.items():
@@ -60,26 +84,58 @@ class PruningCallback(L.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self.apply_masks()
+        if self.rewind_step and self.rewind_state is None and trainer.global_step == self.rewind_step:
+            self.rewind_state = _clone_state(pl_module.network)
+        step = self.schedule.step_at(trainer.global_step)
+        if step is not None and not any(h.get("after_step") == step.after_step for h in self.history):
+            self._prune(step, trainer, pl_module)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        step = self.schedule.step_after(trainer.current_epoch)
+        if step is not None:
+            self._prune(step, trainer, pl_module)
+        report = sparsity_report(self.masks, pl_module.network)
+        pl_module.log_dict({"sparsity/prunable": report["prunable"], "sparsity/model": report["model"]})
 
     @torch.no_grad()
     def apply_masks(self) -> None:
         for name, param in self.params.items():
             param.mul_(self.masks[name])
 
-    @torch.no_grad()
-    def _prune(self, step: PruningStep, pl_module) -> None:
-        scores = self.score(self.params)
-        self.masks = prune_to_sparsity(scores, self.masks, step.sparsity, self.scope)
-        self.apply_masks()
+    def _score_inputs(self, trainer, pl_module) -> ScoreInputs:
+        def gradients():
+            batch_size = 10 if self.gradient_mode == "reference" else None
+            loader = trainer.datamodule.sample_loader(self.gradient_samples, self.random_seed, batch_size)
+            return accumulate_gradients(pl_module, self.params, loader, self.gradient_mode)
+
+        return ScoreInputs(compute_gradients=gradients, generator=self.generator)
+
+    def _prune(self, step: PruningStep, trainer, pl_module) -> None:
+        scores = self.score(self.params, self._score_inputs(trainer, pl_module))
+        with torch.no_grad():
+            self.masks = prune_to_sparsity(scores, self.masks, step.sparsity, self.scope)
+            if self.rewind_step is not None:
+                self._rewind(trainer, pl_module)
+            self.apply_masks()
         report = sparsity_report(self.masks, pl_module.network)
-        self.history.append({"after_epoch": step.after_epoch, "target": step.sparsity, **report})
+        self.history.append({"after_epoch": step.after_epoch, "after_step": step.after_step, "target": step.sparsity, **report})
         log.info(
-            "pruned after epoch %d: target %.4f, achieved %.4f of the prunable set, %.4f of the model",
-            step.after_epoch, step.sparsity, report["prunable"], report["model"],
+            "pruned %s: target %.4f, achieved %.4f of the prunable set, %.4f of the model%s",
+            f"after step {step.after_step}" if step.after_step
+            else "before training" if step.after_epoch == BEFORE_TRAINING else f"after epoch {step.after_epoch}",
+            step.sparsity, report["prunable"], report["model"], ", rewound" if self.rewind_step is not None else "",
         )
 
+    def _rewind(self, trainer, pl_module) -> None:
+        if self.rewind_state is None:
+            raise RuntimeError(
+                f"cannot rewind to step {self.rewind_step}: training has not reached it before the first prune"
+            )
+        pl_module.network.load_state_dict(self.rewind_state)
+        trainer.strategy.setup_optimizers(trainer)
+
     def summary(self, network: nn.Module) -> dict:
-        """Target and achieved sparsity for the run manifest."""
+        """Target and achieved sparsity (overall, per tensor, per step) for the run manifest."""
         report = sparsity_report(self.masks, network)
         return {
             "target": self.schedule.final_sparsity,
@@ -87,13 +143,21 @@ class PruningCallback(L.Callback):
             "achieved_model": report["model"],
             "prunable_parameters": report["prunable_parameters"],
             "model_parameters": report["model_parameters"],
-            "steps": [{k: v for k, v in h.items() if k != "per_tensor"} for h in self.history],
+            "rewind_step": self.rewind_step,
+            "steps": self.history,
             "per_tensor": report["per_tensor"],
         }
 
     def state_dict(self) -> dict:
-        return {"masks": {k: v.cpu() for k, v in self.masks.items()}, "history": self.history}
+        return {
+            "masks": {k: v.cpu() for k, v in self.masks.items()},
+            "history": self.history,
+            "generator": self.generator.get_state(),
+            "rewind_state": self.rewind_state,
+        }
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.masks = dict(state_dict["masks"])
         self.history = list(state_dict["history"])
+        self.generator.set_state(state_dict["generator"])
+        self.rewind_state = state_dict["rewind_state"]

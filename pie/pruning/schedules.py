@@ -1,7 +1,8 @@
 """When to prune and to which cumulative sparsity: pure descriptions, no training code.
 
-A schedule is a list of steps (prune after epoch index e, or before training when e = -1) with
-the cumulative sparsity of the prunable set each step reaches, plus the total number of epochs.
+A schedule is a list of steps — prune when epoch index e ends (e = -1: before training), or when
+optimizer step t has been taken — with the cumulative sparsity of the prunable set each step
+reaches, plus the total number of epochs.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ def per_step_rate(final_sparsity: float, n_steps: int) -> float:
 
 @dataclass(frozen=True)
 class PruningStep:
-    after_epoch: int  # 0-based epoch index after which to prune; -1 = before training
+    after_epoch: int | None  # 0-based epoch index after which to prune; -1 = before training
     sparsity: float  # cumulative sparsity of the prunable set after this step
+    after_step: int | None = None  # or: after this many optimizer steps (gradual schedules)
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,9 @@ class Schedule:
 
     def step_after(self, epoch: int) -> PruningStep | None:
         return next((s for s in self.steps if s.after_epoch == epoch), None)
+
+    def step_at(self, global_step: int) -> PruningStep | None:
+        return next((s for s in self.steps if s.after_step == global_step), None)
 
 
 def dense(sparsity: float, phase_epochs: int) -> Schedule:
@@ -95,3 +100,55 @@ def at_initialisation(sparsity: float, phase_epochs: int) -> Schedule:
         steps=(PruningStep(after_epoch=BEFORE_TRAINING, sparsity=sparsity),),
         max_epochs=int(phase_epochs),
     )
+
+
+def after_training(sparsity: float, phase_epochs: int, finetune_epochs: int) -> Schedule:
+    """One-shot pruning at the end of dense training (after E epochs), then fine-tuning."""
+    sparsity = check_sparsity(sparsity)
+    if sparsity == 0.0:
+        return dense(0.0, phase_epochs)
+    return Schedule(
+        steps=(PruningStep(after_epoch=int(phase_epochs) - 1, sparsity=sparsity),),
+        max_epochs=int(phase_epochs) + int(finetune_epochs),
+    )
+
+
+def gradual(
+    sparsity: float, begin_step: int, end_step: int, frequency: int, max_epochs: int, initial_sparsity: float = 0.0
+) -> Schedule:
+    """Zhu & Gupta's (2017) gradual schedule, as used by Hooker et al.: every `frequency` optimizer
+    steps from begin_step to end_step, s(t) = s_f + (s_i - s_f) * (1 - (t - t0) / (t_end - t0))^3."""
+    sparsity = check_sparsity(sparsity)
+    if sparsity == 0.0:
+        return dense(0.0, max_epochs)
+    if not 0 <= begin_step < end_step or frequency < 1:
+        raise ValueError(
+            f"gradual schedule needs 0 <= begin_step < end_step and frequency >= 1, got "
+            f"begin_step={begin_step}, end_step={end_step}, frequency={frequency}"
+        )
+    span = end_step - begin_step
+    steps = []
+    for t in range(begin_step, end_step + 1, frequency):
+        target = sparsity + (initial_sparsity - sparsity) * (1 - (t - begin_step) / span) ** 3
+        if target > 0:
+            steps.append(PruningStep(after_epoch=None, sparsity=target, after_step=max(t, 1)))
+    if steps[-1].after_step != end_step:
+        steps.append(PruningStep(after_epoch=None, sparsity=sparsity, after_step=end_step))
+    return Schedule(steps=tuple(steps), max_epochs=int(max_epochs))
+
+
+def branch(sparsity: float, finetune_epochs: int, n_steps: int = 1) -> Schedule:
+    """For prune.py: prune a trained dense model before fine-tuning, then after every
+    finetune_epochs epochs until n_steps prunes are done (geometric rate per step)."""
+    sparsity = check_sparsity(sparsity)
+    if sparsity == 0.0:
+        raise ValueError("a pruned branch needs sparsity > 0 (the dense run is the sparsity-0 population)")
+    if finetune_epochs < 1 or n_steps < 1:
+        raise ValueError(f"finetune_epochs and n_steps must be >= 1, got {finetune_epochs}, {n_steps}")
+    rate = per_step_rate(sparsity, n_steps)
+    steps = [
+        PruningStep(after_epoch=i * finetune_epochs - 1, sparsity=1 - (1 - rate) ** (i + 1))
+        for i in range(n_steps)
+    ]
+    steps[-1] = PruningStep(after_epoch=steps[-1].after_epoch, sparsity=sparsity)
+    return Schedule(steps=tuple(steps), max_epochs=n_steps * finetune_epochs)

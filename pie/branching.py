@@ -1,0 +1,80 @@
+"""prune.py: branch a pruned run from a complete dense run (open_lth's trunk and branches).
+
+The branch rebuilds the dense run's data, model and initialisation from its manifest (checked
+against the recorded hash), loads its final weights, and trains with the chosen method on the
+branch schedule; its config is the dense run's with the pruning part replaced, so it joins the
+dense population's model setup in identify_pies.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from pie.runs.discovery import Run, discover
+from pie.runs.weights import WEIGHTS_DIR, load_weights
+from pie.training import StartFrom, build_components, train
+
+
+def find_dense_run(source: str, seed: int) -> Run:
+    """The complete dense run with this seed under `source`; a clear error otherwise."""
+    found = discover([source])
+    dense = [r for r in found.complete if r.manifest["pruning"]["target"] == 0 and r.seed == seed]
+    if len(dense) == 1:
+        return dense[0]
+    if not dense:
+        waiting = [str(d) for d in found.incomplete]
+        hint = f"; incomplete runs there: {', '.join(waiting[:3])}" if waiting else ""
+        raise FileNotFoundError(f"no complete dense run with seed={seed} under {source}{hint}")
+    raise ValueError(f"{len(dense)} complete dense runs with seed={seed} under {source}: {[str(r.directory) for r in dense]}")
+
+
+def branch_config(cfg: DictConfig, dense: Run) -> DictConfig:
+    """The dense run's config with pruning, selection, sparsity and outputs from the branch."""
+    merged = OmegaConf.create(dense.manifest["config"])
+    finetune_epochs = cfg.finetune_epochs if cfg.finetune_epochs is not None else merged.model.epochs
+    with open_dict(merged):
+        merged.pruning = OmegaConf.to_container(cfg.pruning)
+        merged.pruning.schedule = {
+            "_target_": "pie.pruning.schedules.branch", "sparsity": "${sparsity}",
+            "finetune_epochs": int(finetune_epochs), "n_steps": int(cfg.n_steps),
+        }
+        merged.selection = cfg.selection
+        merged.sparsity = cfg.sparsity
+        merged.name = cfg.name
+        merged.predictions = cfg.predictions
+        merged.paths = {"root": cfg.paths.root, "cache_dir": cfg.paths.cache_dir, "output_dir": cfg.paths.output_dir}
+        merged.logger = cfg.get("logger")
+        merged.branch = {"source": str(dense.directory), "source_run_key": dense.manifest["keys"]["run"]}
+    return merged
+
+
+def rewind_state_for(merged: DictConfig, dense: Run, init_state):
+    """Rewinding in a branch goes to the dense run's weights at initialisation (step 0)."""
+    step = merged.pruning.get("rewind_step")
+    if step is None:
+        return None
+    if step != 0:
+        raise ValueError(
+            f"pruning.rewind_step={step}: branches rewind to initialisation only (step 0); late "
+            "rewinding needs the in-training schedule (train.py)"
+        )
+    return init_state
+
+
+def branch(cfg: DictConfig) -> dict:
+    """Run one branch; returns its manifest (skips it when already complete)."""
+    dense = find_dense_run(str(cfg.source), int(cfg.seed))
+    weights_record = dense.manifest.get("weights", {}).get("final")
+    if weights_record is None:
+        raise FileNotFoundError(f"dense run {dense.directory} saved no final weights; rerun it with this version of pie")
+    merged = branch_config(cfg, dense)
+    init = build_components(merged).network.state_dict()
+    state, _ = load_weights(Path(dense.directory) / WEIGHTS_DIR / weights_record["file"])
+    start = StartFrom(
+        weights=state,
+        init_sha256=dense.manifest["weights"]["init_sha256"],
+        rewind_state=rewind_state_for(merged, dense, init),
+    )
+    return train(merged, start=start)
