@@ -36,10 +36,13 @@ def branch_config(cfg: DictConfig, dense: Run) -> DictConfig:
     finetune_epochs = cfg.finetune_epochs if cfg.finetune_epochs is not None else merged.model.epochs
     with open_dict(merged):
         merged.pruning = OmegaConf.to_container(cfg.pruning)
-        merged.pruning.schedule = {
-            "_target_": "pie.pruning.schedules.branch", "sparsity": "${sparsity}",
-            "finetune_epochs": int(finetune_epochs), "n_steps": int(cfg.n_steps),
-        }
+        if cfg.pruning.get("keep_schedule_in_branches"):
+            merged.pruning.schedule.max_epochs = int(finetune_epochs)
+        else:
+            merged.pruning.schedule = {
+                "_target_": "pie.pruning.schedules.branch", "sparsity": "${sparsity}",
+                "finetune_epochs": int(finetune_epochs), "n_steps": int(cfg.n_steps),
+            }
         merged.selection = cfg.selection
         merged.sparsity = cfg.sparsity
         merged.name = cfg.name

@@ -21,8 +21,8 @@ CONF = ROOT / "conf"
 TINY = ["dataset.max_train_examples=64", "dataset.max_eval_examples=40", "model.epochs=1", "threads=1"]
 
 
-def compose_train(overrides: list[str], tmp_path: Path | None = None):
-    """The train config as train.py would see it, with run and cache dirs under tmp_path."""
+def compose_train(overrides: list[str], tmp_path: Path | None = None, config_name: str = "train"):
+    """The config as train.py (or prune.py) would see it, with run and cache dirs under tmp_path."""
     GlobalHydra.instance().clear()
     extra = []
     if tmp_path is not None:
@@ -31,7 +31,7 @@ def compose_train(overrides: list[str], tmp_path: Path | None = None):
             f"paths.cache_dir={tmp_path / 'cache'}", "~logger",
         ]
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name="train", overrides=[*overrides, *extra])
+        return compose(config_name=config_name, overrides=[*overrides, *extra])
 
 
 def run_cli(*args: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:

@@ -18,7 +18,6 @@ from pie.pruning import scores as score_fns
 from pie.pruning import selection
 from pie.pruning.callback import PruningCallback
 from pie.pruning.gradients import accumulate_gradients
-from pie.pruning.masks import prune_to_sparsity
 from pie.pruning.schedules import (
     PruningStep,
     Schedule,
@@ -514,11 +513,10 @@ class Observer(L.Callback):
 
 
 class BeforePrune(L.Callback):
-    """Placed before the pruning callback: the weights (and data module) just before each prune."""
+    """Placed before the pruning callback: hidden.weight just before each epoch-end prune."""
 
     def __init__(self):
         self.weights: list[torch.Tensor] = []
-        self.expected_impact_pruned: list[torch.Tensor] = []
 
     def on_train_epoch_end(self, trainer, pl_module):
         self.weights.append(pl_module.network.hidden.weight.detach().clone())

@@ -70,6 +70,14 @@ class PruningCallback(L.Callback):
             self.masks = full_masks(self.params)
 
     def on_train_start(self, trainer, pl_module) -> None:
+        total = trainer.max_epochs * trainer.num_training_batches
+        last = max((s.after_step for s in self.schedule.steps if s.after_step is not None), default=0)
+        if last > total:
+            raise ValueError(
+                f"the pruning schedule prunes at optimizer step {last}, but this run takes only {total} "
+                f"steps ({trainer.num_training_batches} per epoch x {trainer.max_epochs} epochs); lower "
+                "pruning.schedule.end_step or train longer"
+            )
         self.masks = {n: m.to(self.params[n].device) for n, m in self.masks.items()}
         if self.rewind_step == 0 and self.rewind_state is None:
             self.rewind_state = _clone_state(pl_module.network)

@@ -117,7 +117,8 @@ def gradual(
     sparsity: float, begin_step: int, end_step: int, frequency: int, max_epochs: int, initial_sparsity: float = 0.0
 ) -> Schedule:
     """Zhu & Gupta's (2017) gradual schedule, as used by Hooker et al.: every `frequency` optimizer
-    steps from begin_step to end_step, s(t) = s_f + (s_i - s_f) * (1 - (t - t0) / (t_end - t0))^3."""
+    steps from begin_step to end_step, s(t) = s_f + (s_i - s_f) * (1 - (t - t0) / (t_end - t0))^3.
+    A step at t = 0 prunes before training; end_step is always a step, reaching s_f exactly."""
     sparsity = check_sparsity(sparsity)
     if sparsity == 0.0:
         return dense(0.0, max_epochs)
@@ -126,14 +127,16 @@ def gradual(
             f"gradual schedule needs 0 <= begin_step < end_step and frequency >= 1, got "
             f"begin_step={begin_step}, end_step={end_step}, frequency={frequency}"
         )
+    if not 0.0 <= initial_sparsity < sparsity:
+        raise ValueError(f"initial_sparsity must be in [0, sparsity={sparsity}), got {initial_sparsity}")
     span = end_step - begin_step
+    times = sorted(set(range(begin_step, end_step, frequency)) | {end_step})
     steps = []
-    for t in range(begin_step, end_step + 1, frequency):
+    for t in times:
         target = sparsity + (initial_sparsity - sparsity) * (1 - (t - begin_step) / span) ** 3
         if target > 0:
-            steps.append(PruningStep(after_epoch=None, sparsity=target, after_step=max(t, 1)))
-    if steps[-1].after_step != end_step:
-        steps.append(PruningStep(after_epoch=None, sparsity=sparsity, after_step=end_step))
+            at = {"after_epoch": BEFORE_TRAINING} if t == 0 else {"after_epoch": None, "after_step": t}
+            steps.append(PruningStep(sparsity=target, **at))
     return Schedule(steps=tuple(steps), max_epochs=int(max_epochs))
 
 
