@@ -11,8 +11,12 @@ from pie.entry import quiet_libraries
 def main(cfg: DictConfig) -> float:
     quiet_libraries()
     from pie.branching import branch
+    from pie.reporting.wandb import finish
 
-    return branch(cfg)["metrics"]["test"]["accuracy"]
+    try:
+        return branch(cfg)["metrics"]["test"]["accuracy"]
+    finally:
+        finish()
 
 
 if __name__ == "__main__":

@@ -9,10 +9,13 @@ from pie.entry import quiet_libraries
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float:
     quiet_libraries()
+    from pie.reporting.wandb import finish
     from pie.training import train
 
-    manifest = train(cfg)
-    return manifest["metrics"]["test"]["accuracy"]
+    try:
+        return train(cfg)["metrics"]["test"]["accuracy"]
+    finally:
+        finish()
 
 
 if __name__ == "__main__":

@@ -1,29 +1,48 @@
-"""identify_pies: sweeps -> populations -> PIEs -> pies.parquet, summary.csv and summary.md."""
+"""identify_pies: sweeps -> populations -> PIEs -> the paper's analyses as tables (CSV and
+Parquet), plots (PNG) and one self-contained report.html.
+
+Wiring only: runs are read by pie.runs, the science is in pie.pies and pie.analysis, the output
+in pie.reporting. Population groups are validated before anything is computed.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
-from pie.analysis.summary import dense_row, pair_row, pie_rows
+from pie.analysis.effectiveness import effectiveness_table
+from pie.analysis.influence import el2n, rank_bins
+from pie.analysis.pair import PairInputs, SplitArrays, analyse_pair
+from pie.analysis.summary import dense_row
+from pie.analysis.text import text_measures
+from pie.data.pronunciations import install_cmudict_for_nltk
 from pie.pies.modal import TIE_RULES, modal_from_votes, vote_counts
 from pie.pies.populations import PopulationKey, group_populations, pair_with_dense
-from pie.pies.single_label import single_label_pie_table
+from pie.reporting import plots
+from pie.reporting.report import write_report
 from pie.reporting.tables import summary_markdown, write_table, write_text
 from pie.runs.discovery import PopulationLogits, discover, load_logits
+from pie.runs.predictions import BadPredictionFile
 
 log = logging.getLogger(__name__)
 SPLITS = ("test", "validation", "train")
+TABLES = ("summary", "effectiveness", "accuracy", "classes", "class_change", "influence", "text", "stability", "examples")
 
 
 @dataclass(frozen=True)
 class Identified:
     summary: pd.DataFrame
     pies: pd.DataFrame
+    tables: dict[str, pd.DataFrame]
     paths: dict[str, Path]
     incomplete_runs: list[Path]
 
@@ -32,9 +51,59 @@ def _identity(key: PopulationKey) -> dict:
     return {"dataset": key.dataset, "model": key.model, "method": key.method, "sparsity": key.sparsity, "model_key": key.model_key}
 
 
-def identify(patterns: Sequence[str], out_dir: str | Path, min_seeds: int = 5, tie: str = "lowest", split: str = "test") -> Identified:
-    """Find every pruned population under `patterns`, its PIEs against its dense population, and
-    write the tables to `out_dir`. Raises before computing anything when the input is invalid."""
+def _aligned(dense: PopulationLogits, pruned: PopulationLogits) -> tuple[np.ndarray, np.ndarray]:
+    """Both populations' logits with shared seeds first, in the same order (model i ~ model i)."""
+    shared = [s for s in dense.seeds if s in set(pruned.seeds)]
+    def order(p):
+        index = {s: i for i, s in enumerate(p.seeds)}
+        first = [index[s] for s in shared]
+        return p.logits[first + [i for i in range(len(p.seeds)) if i not in set(first)]]
+    return order(dense), order(pruned)
+
+
+def _split_arrays(dense: PopulationLogits, pruned: PopulationLogits, what: str) -> SplitArrays:
+    if list(dense.example_ids) != list(pruned.example_ids):
+        raise ValueError(f"the dense and pruned populations predict different examples for {what}")
+    aligned_dense, aligned_pruned = _aligned(dense, pruned)
+    return SplitArrays(aligned_dense, aligned_pruned, dense.labels)
+
+
+def _dataset_texts(run, split: str, cache_dir: Path) -> tuple[list[str], tuple[str, ...], pd.DataFrame]:
+    """Texts, label names and text measures of a split, from the run's dataset config (checked
+    against its fingerprint); measures are cached by fingerprint (textstat is slow)."""
+    data = instantiate(OmegaConf.create(run.manifest["config"]["dataset"]))
+    if data.fingerprint != run.manifest["dataset"]["fingerprint"]:
+        raise ValueError(
+            f"the dataset of {run.directory} no longer matches its fingerprint (the installed data "
+            "changed); the texts cannot be joined to the predictions"
+        )
+    texts = list(data.splits[split]["text"])
+    path = cache_dir / "text_measures" / f"{data.name}-{data.fingerprint}-{split}.parquet"
+    if path.exists():
+        measures = pd.read_parquet(path)
+    else:
+        install_cmudict_for_nltk(cache_dir)
+        measures = text_measures(texts)
+        write_table(measures, path)
+    return texts, data.label_names, measures
+
+
+def _train_inputs(populations, dense_key, pruned_key, dense_train_first, cache) -> tuple[SplitArrays | None, np.ndarray | None]:
+    try:
+        dense_final, pruned_final = cache(dense_key, "train_final"), cache(pruned_key, "train_final")
+    except BadPredictionFile as error:
+        log.warning("no train-split analysis (A5) for %s: %s", pruned_key.label(), error)
+        return None, None
+    bins = rank_bins(el2n(dense_train_first.logits, dense_train_first.labels), 20)
+    return _split_arrays(dense_final, pruned_final, "the train split"), bins
+
+
+def identify(
+    patterns: Sequence[str], out_dir: str | Path, min_seeds: int = 5, tie: str = "lowest", split: str = "test",
+    seed: int = 0, n_boot: int = 200, with_texts: bool = True, wandb: bool = False, cache_dir: str | Path | None = None,
+) -> Identified:
+    """Find every pruned population under `patterns`, its PIEs and analyses, and write them to
+    `out_dir`. Raises before computing anything when the input is invalid."""
     if tie not in TIE_RULES:
         raise ValueError(f"tie must be one of {', '.join(TIE_RULES)}, got {tie!r}")
     if split not in SPLITS:
@@ -48,37 +117,108 @@ def identify(patterns: Sequence[str], out_dir: str | Path, min_seeds: int = 5, t
     pairs = pair_with_dense(populations)
     if not pairs:
         raise ValueError(f"no pruned population under {', '.join(patterns)}: PIEs compare pruned with dense runs")
+    cache_dir = Path(cache_dir or os.environ.get("PIE_CACHE_DIR", ".cache/pie"))
+    rng = np.random.default_rng(seed)
 
-    cache: dict[PopulationKey, PopulationLogits] = {}
+    loaded: dict[tuple[PopulationKey, str], PopulationLogits] = {}
 
-    def logits(key: PopulationKey) -> PopulationLogits:
-        if key not in cache:
-            cache[key] = load_logits(populations[key], f"{split}_final")
-        return cache[key]
+    def cache(key: PopulationKey, name: str) -> PopulationLogits:
+        if (key, name) not in loaded:
+            loaded[(key, name)] = load_logits(populations[key], name)
+        return loaded[(key, name)]
 
-    summary, tables = [], []
-    for dense_key in sorted({d for d, _ in pairs}):
-        dense = logits(dense_key)
-        modal, tied = modal_from_votes(vote_counts(dense.logits), tie)
-        summary.append({**_identity(dense_key), **dense_row(dense.logits, dense.labels, modal, tied)})
+    rows: dict[str, list] = defaultdict(list)
+    by_dense: dict[PopulationKey, list[PopulationKey]] = defaultdict(list)
     for dense_key, pruned_key in pairs:
-        dense, pruned = logits(dense_key), logits(pruned_key)
-        if list(dense.example_ids) != list(pruned.example_ids):
-            raise ValueError(f"{pruned_key.label()} and its dense population predict different examples")
-        result = single_label_pie_table(dense.logits, pruned.logits, tie)
-        summary.append({**_identity(pruned_key), **pair_row(dense.logits, pruned.logits, dense.labels, result)})
-        frame = pie_rows(dense.example_ids, dense.labels, result)
-        for column, value in reversed(list(_identity(pruned_key).items())):
-            frame.insert(0, column, value)
-        tables.append(frame)
-        log.info("%s: %d PIEs of %d examples (%.2f%%)", pruned_key.label(), result.is_pie.sum(), len(dense.labels), 100 * result.pie_fraction)
+        by_dense[dense_key].append(pruned_key)
+    setups = {}
+    for dense_key, pruned_keys in sorted(by_dense.items()):
+        dense = cache(dense_key, f"{split}_final")
+        modal, tied = modal_from_votes(vote_counts(dense.logits), tie)
+        rows["summary"].append({**_identity(dense_key), **dense_row(dense.logits, dense.labels, modal, tied)})
+        texts, label_names, measures = (None, (), None)
+        if with_texts:
+            texts, label_names, measures = _dataset_texts(populations[dense_key][0], split, cache_dir)
+        setups[dense_key] = label_names
+        dense_first = _first_epoch_train(populations, dense_key, cache)
+        for pruned_key in pruned_keys:
+            train, bins = _train_inputs(populations, dense_key, pruned_key, dense_first, cache) if dense_first else (None, None)
+            inputs = PairInputs(
+                test=_split_arrays(dense, cache(pruned_key, f"{split}_final"), split), example_ids=dense.example_ids,
+                texts=texts, label_names=label_names, text_measures=measures, train=train, train_bins=bins,
+            )
+            result = analyse_pair(inputs, rng, tie=tie, n_boot=n_boot)
+            identity = _identity(pruned_key)
+            rows["summary"].append({**identity, **result.summary})
+            rows["accuracy"].append({**identity, **result.accuracy})
+            for name in ("pies", "classes", "class_change", "influence", "text", "stability", "examples"):
+                frame = getattr(result, name)
+                if len(frame):
+                    rows[name].append(frame.assign(**identity))
+            log.info("%s: %d PIEs of %d examples (%.2f%%)", pruned_key.label(), result.summary["pies"],
+                     len(dense.labels), result.summary["pie_percent"])
+            loaded.pop((pruned_key, f"{split}_final"), None)
+            loaded.pop((pruned_key, "train_final"), None)
 
-    summary_frame = pd.DataFrame(summary).sort_values(["dataset", "model", "model_key", "sparsity", "method"], kind="stable")
-    pies_frame = pd.concat(tables, ignore_index=True)
-    out = Path(out_dir)
-    paths = {
-        "pies": write_table(pies_frame, out / "pies.parquet"),
-        "summary_csv": write_table(summary_frame, out / "summary.csv"),
-        "summary_md": write_text(summary_markdown(summary_frame), out / "summary.md"),
-    }
-    return Identified(summary_frame, pies_frame, paths, found.incomplete)
+    tables = _assemble(rows, found.complete, populations)
+    return _write_outputs(tables, setups, Path(out_dir), wandb, found.incomplete, patterns)
+
+
+def _first_epoch_train(populations, dense_key, cache) -> PopulationLogits | None:
+    try:
+        return cache(dense_key, "train_epoch1")
+    except BadPredictionFile as error:
+        log.warning("no EL2N analysis (A5): %s", error)
+        return None
+
+
+def _assemble(rows, runs, populations) -> dict[str, pd.DataFrame]:
+    identity = ["dataset", "model", "method", "sparsity", "model_key"]
+    tables = {"summary": pd.DataFrame(rows["summary"]).sort_values(["dataset", "model", "model_key", "sparsity", "method"], kind="stable"),
+              "accuracy": pd.DataFrame(rows["accuracy"])}
+    for name in ("pies", "classes", "class_change", "influence", "text", "stability", "examples"):
+        if rows[name]:
+            frame = pd.concat(rows[name], ignore_index=True)
+            tables[name] = frame[identity + [c for c in frame.columns if c not in identity]]
+    members = {id(r) for group in populations.values() for r in group}
+    tables["effectiveness"] = effectiveness_table(pd.DataFrame([
+        {"dataset": r.manifest["dataset"]["name"], "model": r.manifest["model"]["name"], "method": r.manifest["pruning"]["method"],
+         "sparsity": round(float(r.manifest["pruning"]["target"]), 6), "seed": r.seed, "metric": r.manifest["metrics"]["test"]["accuracy"]}
+        for r in runs if id(r) in members
+    ]))
+    return tables
+
+
+def _setup_frames(tables, dataset, model):
+    return {name: frame[(frame["dataset"] == dataset) & (frame["model"] == model)] for name, frame in tables.items()}
+
+
+def _write_outputs(tables, setups, out: Path, wandb: bool, incomplete, patterns) -> Identified:
+    paths: dict[str, Path] = {}
+    for name, frame in tables.items():
+        if name != "pies":
+            paths[f"{name}_csv"] = write_table(frame, out / f"{name}.csv")
+        paths[name] = write_table(frame, out / f"{name}.parquet")
+    paths["summary_md"] = write_text(summary_markdown(tables["summary"]), out / "summary.md")
+    figures: dict[str, Path] = {}
+    for dense_key, label_names in setups.items():
+        frames = _setup_frames(tables, dense_key.dataset, dense_key.model)
+        title, stem = f"{dense_key.dataset} / {dense_key.model}", f"{dense_key.dataset}_{dense_key.model}"
+        pruned = frames["summary"][frames["summary"]["method"] != "dense"]
+        figures[f"effectiveness_{stem}"] = plots.effectiveness(frames["effectiveness"], title, out / "plots" / f"effectiveness_{stem}.png")
+        figures[f"pie_percent_{stem}"] = plots.pie_percent(pruned, title, out / "plots" / f"pie_percent_{stem}.png")
+        figures[f"pie_accuracy_{stem}"] = plots.pie_accuracy(frames["accuracy"], title, out / "plots" / f"pie_accuracy_{stem}.png")
+        if "classes" in frames and label_names:
+            figures[f"classes_{stem}"] = plots.class_shares(frames["classes"], list(label_names), title, out / "plots" / f"classes_{stem}.png")
+        if "influence" in frames and len(frames["influence"]):
+            figures[f"influence_{stem}"] = plots.influence(frames["influence"], title, out / "plots" / f"influence_{stem}.png")
+        if "text" in frames and len(frames["text"]):
+            figures[f"text_{stem}"] = plots.text_ratios(frames["text"], title, out / "plots" / f"text_{stem}.png")
+        figures[f"stability_{stem}"] = plots.stability(frames["stability"], title, out / "plots" / f"stability_{stem}.png")
+    paths.update(figures)
+    paths["report"] = write_report(out / "report.html", tables, figures, list(patterns))
+    if wandb:
+        from pie.reporting.wandb import log_identify_run
+
+        paths["wandb"] = Path(log_identify_run(out, {k: v for k, v in tables.items() if k != "pies"}, figures))
+    return Identified(tables["summary"], tables["pies"], tables, paths, incomplete)

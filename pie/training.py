@@ -26,6 +26,7 @@ from pie.pruning.callback import PruningCallback
 from pie.pruning.schedules import Schedule, check_sparsity
 from pie.pruning.structured_callback import StructuredPruningCallback
 from pie.reporting.progress import EpochProgress
+from pie.reporting.wandb import log_predictions
 from pie.runs.manifest import COMPLETE, RUNNING, package_versions, read_manifest, write_manifest
 from pie.runs.weights import WEIGHTS_DIR, save_weights, state_sha256
 from pie.runs.writer import PREDICTIONS_DIR, PredictionWriter
@@ -182,9 +183,13 @@ def train(cfg: DictConfig, start: StartFrom | None = None) -> dict:
     trainer = instantiate(cfg.trainer)(
         max_epochs=schedule.max_epochs, callbacks=[writer, pruner, EpochProgress(label)], logger=logger,
     )
+    if logger:
+        logger.log_hyperparams(manifest["config"])
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r".*(does not have many workers|LeafSpec|isinstance\(treespec).*")
         trainer.fit(parts.module, datamodule=parts.datamodule)
+    test = parts.data.splits["test"]
+    log_predictions(logger, "test", test["id"], test["label"], writer.final_logits["test"])
 
     metrics = {
         split: classification_metrics(writer.final_logits[split], parts.datamodule.labels(split))

@@ -106,8 +106,3 @@ def test_train_refuses_bad_input(override, message, tmp_path):
     assert result.returncode != 0
     assert message in result.stderr
     assert not list(tmp_path.glob("runs/*/*/predictions"))
-
-
-def test_prune_py_says_not_yet(tmp_path):
-    result = run_cli("prune.py", cwd=tmp_path)
-    assert result.returncode == 2 and "not available yet" in result.stderr

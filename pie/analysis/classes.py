@@ -1,0 +1,95 @@
+"""A4: how PIEs and pruning's damage spread over the classes — class shares of all examples vs of
+the PIEs, and per-class recall of dense vs pruned models with Welch's t-test, as Hooker et al. 2019
+test which classes pruning changes significantly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+
+def _share(counts: np.ndarray) -> np.ndarray:
+    """counts / their total; all zeros when the total is zero."""
+    total = counts.sum()
+    return counts / total if total else np.zeros(len(counts))
+
+
+def class_distribution(labels: np.ndarray, is_pie: np.ndarray, num_classes: int) -> pd.DataFrame:
+    """Count and share of each gold class among all examples and among the PIEs."""
+    labels = np.asarray(labels)
+    count_all = np.bincount(labels, minlength=num_classes)
+    count_pies = np.bincount(labels[np.asarray(is_pie, dtype=bool)], minlength=num_classes)
+    return pd.DataFrame(
+        {
+            "class": np.arange(num_classes),
+            "count_all": count_all,
+            "share_all": _share(count_all),
+            "count_pies": count_pies,
+            "share_pies": _share(count_pies),
+        }
+    )
+
+
+def per_class_recall(logits: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """float[M, C]: recall of each model on each gold class; NaN for a class with no examples."""
+    labels = np.asarray(labels)
+    one_hot = (labels[:, None] == np.arange(num_classes)[None, :]).astype(float)  # [N, C]
+    correct = (np.asarray(logits).argmax(axis=2) == labels[None, :]).astype(float)  # [M, N]
+    hits = correct @ one_hot  # [M, C]
+    support = one_hot.sum(axis=0)
+    recall = np.full_like(hits, np.nan)
+    np.divide(hits, support[None, :], out=recall, where=support[None, :] > 0)
+    return recall
+
+
+def _welch(pruned: np.ndarray, dense: np.ndarray, testable: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Welch's t and p per class (pruned vs dense recalls), NaN where a class is not testable."""
+    t = np.full(pruned.shape[1], np.nan)
+    p = np.full(pruned.shape[1], np.nan)
+    if testable.any():
+        result = stats.ttest_ind(pruned[:, testable], dense[:, testable], axis=0, equal_var=False)
+        t[testable], p[testable] = result.statistic, result.pvalue
+    return t, p
+
+
+def class_accuracy_change(
+    dense_logits: np.ndarray,
+    pruned_logits: np.ndarray,
+    labels: np.ndarray,
+    num_classes: int,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Per class: mean recall of the dense and the pruned models, their change, Welch's t-test.
+
+    t > 0 means the pruned models recall the class better. A class is tested only when it has
+    examples, each population has at least two models, and the recalls are not constant in both
+    populations (the t statistic is undefined there); otherwise t and p are NaN and the class is
+    not significant.
+    """
+    dense = per_class_recall(dense_logits, labels, num_classes)
+    pruned = per_class_recall(pruned_logits, labels, num_classes)
+    support = np.bincount(np.asarray(labels), minlength=num_classes)
+    varies = (np.ptp(dense, axis=0) > 0) | (np.ptp(pruned, axis=0) > 0)
+    testable = (support > 0) & varies & (len(dense) > 1) & (len(pruned) > 1)
+    t, p = _welch(pruned, dense, testable)
+    has_examples = support > 0
+    dense_mean = np.where(has_examples, np.nan_to_num(dense).mean(axis=0), np.nan)
+    pruned_mean = np.where(has_examples, np.nan_to_num(pruned).mean(axis=0), np.nan)
+    return pd.DataFrame(
+        {
+            "class": np.arange(num_classes),
+            "support": support,
+            "dense_mean": dense_mean,
+            "pruned_mean": pruned_mean,
+            "change": pruned_mean - dense_mean,
+            "t": t,
+            "p": p,
+            "significant": np.nan_to_num(p, nan=1.0) < alpha,
+        }
+    )
+
+
+def count_significant(df: pd.DataFrame) -> int:
+    """How many classes changed significantly (rows of class_accuracy_change with significant)."""
+    return int(df["significant"].sum())

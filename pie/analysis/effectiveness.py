@@ -1,0 +1,28 @@
+"""A1: pruning effectiveness — final test metric per (dataset, model, method, sparsity) over
+seeds, as the accuracy-vs-sparsity table of Tropeano et al. 2025 (after Hooker et al. 2019)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+KEYS = ["dataset", "model", "method", "sparsity"]
+
+
+def effectiveness_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Seeds, mean and sample std (ddof=1; NaN for one seed) of `metric` per configuration.
+
+    Rows are sorted by dataset and model, with the dense rows (method "dense") first within each,
+    then by method and sparsity, so the dense baseline heads the rows it is compared with.
+    """
+    table = (
+        runs.groupby(KEYS, sort=False)["metric"]
+        .agg(seeds="count", mean="mean", std=lambda metric: metric.std(ddof=1))
+        .reset_index()
+    )
+    table["seeds"] = table["seeds"].astype(int)
+    return (
+        table.assign(_pruned=table["method"] != "dense")
+        .sort_values(["dataset", "model", "_pruned", "method", "sparsity"], kind="stable")
+        .drop(columns="_pruned")
+        .reset_index(drop=True)
+    )

@@ -1,0 +1,58 @@
+"""A7: qualitative look at PIEs — sample PIEs grouped by which population's modal label is right
+(Hooker et al. 2019 show PIEs this way; Tropeano et al. 2025 for text)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+GROUPS = ("pruned modal correct", "dense modal correct", "neither correct")
+
+
+def _group_masks(labels, dense_modal, pruned_modal, is_pie) -> dict[str, np.ndarray]:
+    """bool[N] per group; a PIE falls in the first group it fits, in the order of GROUPS.
+
+    Both modal labels can be right only for a PIE by a tie (tie="pie"); it goes to the first group.
+    """
+    labels, is_pie = np.asarray(labels), np.asarray(is_pie, dtype=bool)
+    pruned_right = np.asarray(pruned_modal) == labels
+    dense_right = (np.asarray(dense_modal) == labels) & ~pruned_right
+    neither = ~pruned_right & ~dense_right
+    return dict(zip(GROUPS, (is_pie & pruned_right, is_pie & dense_right, is_pie & neither)))
+
+
+def pie_examples(
+    texts,
+    labels,
+    dense_modal,
+    pruned_modal,
+    dense_votes,
+    pruned_votes,
+    is_pie,
+    label_names,
+    per_group: int = 15,
+    example_ids=None,
+) -> pd.DataFrame:
+    """Up to per_group PIEs of each group (in dataset order), with labels as names and raw votes.
+
+    :param example_ids: ids shown per example; the example's position when None.
+    :returns: columns group, example_id, text, gold, dense_modal, pruned_modal (label names),
+        dense_votes, pruned_votes (lists of ints, one count per class).
+    """
+    ids = np.arange(len(labels)) if example_ids is None else np.asarray(example_ids, dtype=object)
+    names = np.asarray(label_names, dtype=object)
+    masks = _group_masks(labels, dense_modal, pruned_modal, is_pie)
+    chosen = {group: np.flatnonzero(mask)[:per_group] for group, mask in masks.items()}
+    positions = np.concatenate(list(chosen.values())).astype(np.int64)
+    return pd.DataFrame(
+        {
+            "group": np.repeat(list(chosen), [len(p) for p in chosen.values()]),
+            "example_id": ids[positions],
+            "text": np.asarray(texts, dtype=object)[positions],
+            "gold": names[np.asarray(labels)[positions]],
+            "dense_modal": names[np.asarray(dense_modal)[positions]],
+            "pruned_modal": names[np.asarray(pruned_modal)[positions]],
+            "dense_votes": np.asarray(dense_votes)[positions].tolist(),
+            "pruned_votes": np.asarray(pruned_votes)[positions].tolist(),
+        }
+    )

@@ -1,0 +1,86 @@
+"""A6: are PIEs longer or harder to read? Text length and textstat readability measures, and the
+ratio of their mean on a subset (the PIEs) to their mean on all examples with a bootstrap interval
+(Tropeano et al. 2025)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import textstat
+
+
+def _tokens(text: str) -> int:
+    """Number of whitespace-separated tokens."""
+    return len(text.split())
+
+
+MEASURES: dict[str, Callable[[str], float]] = {
+    "tokens": _tokens,
+    "flesch_reading_ease": textstat.flesch_reading_ease,
+    "flesch_kincaid_grade": textstat.flesch_kincaid_grade,
+    "gunning_fog": textstat.gunning_fog,
+    "smog_index": textstat.smog_index,
+    "coleman_liau_index": textstat.coleman_liau_index,
+    "automated_readability_index": textstat.automated_readability_index,
+    "dale_chall_readability_score": textstat.dale_chall_readability_score,
+    "difficult_words": textstat.difficult_words,
+}
+
+# Bootstrap draws are made in chunks of about this many indices, to bound memory on large sets.
+_CHUNK_ELEMENTS = 1 << 22
+
+
+def text_measures(texts: list[str]) -> pd.DataFrame:
+    """One row per text, one float column per measure in MEASURES (textstat works text by text)."""
+    columns = {name: [measure(text) for text in texts] for name, measure in MEASURES.items()}
+    return pd.DataFrame(columns, columns=list(MEASURES), dtype=float)
+
+
+def _bootstrap_means(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """float[n_boot]: means of resamples of values with replacement, drawn in bounded chunks."""
+    chunk = max(1, _CHUNK_ELEMENTS // len(values))
+    means = []
+    for start in range(0, n_boot, chunk):
+        draws = rng.integers(0, len(values), size=(min(chunk, n_boot - start), len(values)))
+        means.append(values[draws].mean(axis=1))
+    return np.concatenate(means)
+
+
+def ratio_with_interval(
+    values: np.ndarray,
+    subset: np.ndarray,
+    rng: np.random.Generator,
+    n_boot: int = 1000,
+    level: float = 0.95,
+) -> dict:
+    """mean(values[subset]) / mean(values) with a percentile bootstrap interval.
+
+    Each repeat resamples the subset's examples and all examples with replacement, independently.
+    Ratio and interval are NaN when the subset is empty.
+    """
+    values = np.asarray(values, dtype=float)
+    subset = np.asarray(subset, dtype=bool)
+    n_subset = int(subset.sum())
+    if n_subset == 0:
+        return {"ratio": float("nan"), "low": float("nan"), "high": float("nan"), "n_subset": 0}
+    ratios = _bootstrap_means(values[subset], n_boot, rng) / _bootstrap_means(values, n_boot, rng)
+    low, high = np.percentile(ratios, [50 * (1 - level), 50 * (1 + level)])
+    return {
+        "ratio": float(values[subset].mean() / values.mean()),
+        "low": float(low),
+        "high": float(high),
+        "n_subset": n_subset,
+    }
+
+
+def text_ratios(
+    measures: pd.DataFrame, subset: np.ndarray, rng: np.random.Generator, n_boot: int = 1000
+) -> pd.DataFrame:
+    """One row per measure (column of `measures`): subset mean / overall mean, with interval."""
+    rows = [
+        {"measure": name, **ratio_with_interval(measures[name].to_numpy(), subset, rng, n_boot)}
+        for name in measures
+    ]
+    return pd.DataFrame(rows, columns=["measure", "ratio", "low", "high", "n_subset"])

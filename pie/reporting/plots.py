@@ -1,0 +1,170 @@
+"""The paper's figures as PNGs (matplotlib, headless), one per analysis and dataset x model.
+
+Each function takes the analysis table rows of one setup and writes one file; x axes show the
+sparsities present as evenly spaced categories, as the paper's figures do.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+SPARSITY_COLOURS = {0.2: "#ff595e", 0.5: "#ffca3a", 0.7: "#8ac926", 0.9: "#1982c4", 0.99: "#6a4c93"}
+FIGSIZE = (7.5, 4.5)
+
+
+def _colour(sparsity: float, index: int) -> str:
+    return SPARSITY_COLOURS.get(round(sparsity, 4), plt.cm.viridis(0.15 + 0.7 * (index % 6) / 5))
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _sparsity_axis(ax, sparsities) -> dict[float, int]:
+    positions = {s: i for i, s in enumerate(sorted(sparsities))}
+    ax.set_xticks(list(positions.values()), [f"{100 * s:g}%" for s in positions])
+    ax.set_xlabel("sparsity (% of prunable weights removed)")
+    return positions
+
+
+def effectiveness(rows: pd.DataFrame, title: str, path: Path) -> Path:
+    """A1: test accuracy (mean ± std over seeds) vs sparsity, one line per method, dense dashed."""
+    fig, ax = plt.subplots(figsize=FIGSIZE)
+    pruned = rows[rows["method"] != "dense"]
+    positions = _sparsity_axis(ax, pruned["sparsity"].unique())
+    for method, group in pruned.groupby("method"):
+        x = [positions[s] for s in group["sparsity"]]
+        ax.errorbar(x, group["mean"], yerr=group["std"].fillna(0), marker="o", capsize=3, label=method)
+    for _, dense in rows[rows["method"] == "dense"].iterrows():
+        ax.axhline(dense["mean"], color="black", linestyle="--", label=f"dense ({dense['mean']:.3f})")
+    ax.set_ylabel("test accuracy")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def pie_percent(rows: pd.DataFrame, title: str, path: Path) -> Path:
+    """A2: % PIEs vs sparsity per method, with bootstrap 95% intervals."""
+    fig, ax = plt.subplots(figsize=FIGSIZE)
+    positions = _sparsity_axis(ax, rows["sparsity"].unique())
+    for method, group in rows.groupby("method"):
+        x = [positions[s] for s in group["sparsity"]]
+        errors = np.vstack([group["pie_percent"] - group["pie_percent_low"], group["pie_percent_high"] - group["pie_percent"]])
+        ax.errorbar(x, group["pie_percent"], yerr=np.clip(errors, 0, None), marker="o", capsize=3, label=method)
+    ax.set_ylabel("% of test examples that are PIEs")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def pie_accuracy(rows: pd.DataFrame, title: str, path: Path) -> Path:
+    """A3: modal accuracy on all examples vs on PIEs, dense (solid) and pruned (dashed), per method."""
+    methods = sorted(rows["method"].unique())
+    fig, axes = plt.subplots(1, len(methods), figsize=(4.2 * len(methods) + 1, 4.2), squeeze=False, sharey=True)
+    for ax, method in zip(axes[0], methods):
+        group = rows[rows["method"] == method].sort_values("sparsity")
+        positions = _sparsity_axis(ax, group["sparsity"])
+        x = [positions[s] for s in group["sparsity"]]
+        for column, colour, style, label in [
+            ("dense_modal_all", "tab:blue", "-", "all, dense"), ("pruned_modal_all", "tab:blue", "--", "all, pruned"),
+            ("dense_modal_pies", "tab:orange", "-", "PIEs, dense"), ("pruned_modal_pies", "tab:orange", "--", "PIEs, pruned"),
+        ]:
+            ax.plot(x, group[column], color=colour, linestyle=style, marker="o", label=label)
+        ax.set_title(method)
+    axes[0][0].set_ylabel("accuracy of the modal label")
+    axes[0][-1].legend(fontsize=8)
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def class_shares(rows: pd.DataFrame, label_names: list[str], title: str, path: Path) -> Path:
+    """A4: share of each gold class among all examples and among the PIEs of each sparsity."""
+    methods = sorted(rows["method"].unique())
+    fig, axes = plt.subplots(1, len(methods), figsize=(4.5 * len(methods) + 1, 4.2), squeeze=False, sharey=True)
+    for ax, method in zip(axes[0], methods):
+        group = rows[rows["method"] == method]
+        sparsities = sorted(group["sparsity"].unique())
+        width = 0.8 / (len(sparsities) + 1)
+        classes = np.arange(len(label_names))
+        first = group[group["sparsity"] == sparsities[0]].sort_values("class")
+        ax.bar(classes, first["share_all"], width, color="black", label="all examples")
+        for i, sparsity in enumerate(sparsities):
+            part = group[group["sparsity"] == sparsity].sort_values("class")
+            ax.bar(classes + (i + 1) * width, part["share_pies"], width, color=_colour(sparsity, i), label=f"PIEs {100 * sparsity:g}%")
+        ax.set_xticks(classes + 0.4 - width / 2, label_names, rotation=30, ha="right")
+        ax.set_title(method)
+    axes[0][0].set_ylabel("share of examples")
+    axes[0][-1].legend(fontsize=8)
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def influence(rows: pd.DataFrame, title: str, path: Path) -> Path:
+    """A5: per EL2N bin (1 = easiest, 20 = most influential), the share of PIEs and the mean
+    pruned/dense loss ratio, one line per sparsity; one row of panels per method."""
+    methods = sorted(rows["method"].unique())
+    fig, axes = plt.subplots(len(methods), 2, figsize=(11, 3.6 * len(methods) + 0.6), squeeze=False)
+    for row, method in zip(axes, methods):
+        group = rows[rows["method"] == method]
+        for i, (sparsity, part) in enumerate(group.groupby("sparsity")):
+            colour, label = _colour(sparsity, i), f"{100 * sparsity:g}%"
+            row[0].step(part["bin"], 100 * part["pie_share"], where="mid", color=colour, label=label)
+            row[1].errorbar(part["bin"], part["loss_ratio"], yerr=part["loss_ratio_sem"].fillna(0), color=colour, label=label, capsize=2)
+        row[0].set_ylabel(f"{method}\n% PIEs in bin")
+        row[1].set_ylabel("loss pruned / dense")
+        row[1].axhline(1.0, color="grey", linewidth=0.8)
+        for ax in row:
+            ax.set_xticks([1, 5, 10, 15, 20])
+            ax.set_xlabel("EL2N bin (1 = lowest, 20 = highest)")
+    axes[0][0].legend(fontsize=8, title="sparsity")
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def text_ratios(rows: pd.DataFrame, title: str, path: Path) -> Path:
+    """A6: mean(measure on PIEs) / mean(measure on all) vs sparsity: one thin line per method, the
+    mean over methods thick; 1 = PIEs are like the rest."""
+    measures = list(dict.fromkeys(rows["measure"]))
+    columns = 3
+    lines = -(-len(measures) // columns)
+    fig, axes = plt.subplots(lines, columns, figsize=(12, 3.1 * lines + 0.6), squeeze=False)
+    for ax, measure in zip(axes.flat, measures):
+        part = rows[rows["measure"] == measure]
+        positions = _sparsity_axis(ax, part["sparsity"].unique())
+        for method, group in part.groupby("method"):
+            ax.plot([positions[s] for s in group["sparsity"]], group["ratio"], alpha=0.5, linewidth=1, label=method)
+        mean = part.groupby("sparsity")["ratio"].mean()
+        ax.plot([positions[s] for s in mean.index], mean.values, color="#00a7b0", linewidth=3, label="all methods (mean)")
+        ax.axhline(1.0, color="black", linewidth=1.5)
+        ax.set_title(measure.replace("_", " "), fontsize=10)
+        ax.set_xlabel("")
+    for ax in list(axes.flat)[len(measures):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def stability(rows: pd.DataFrame, title: str, path: Path) -> Path:
+    """A8: Jaccard overlap of PIE sets from two draws of m models, vs m, per population."""
+    fig, ax = plt.subplots(figsize=FIGSIZE)
+    for (method, sparsity), group in rows.groupby(["method", "sparsity"]):
+        ax.errorbar(group["m"], group["jaccard_mean"], yerr=group["jaccard_std"].fillna(0), marker="o", capsize=3,
+                    label=f"{method} {100 * sparsity:g}%")
+    ax.set_xlabel("models per population (m)")
+    ax.set_ylabel("Jaccard overlap of the two PIE sets")
+    ax.set_ylim(0, 1.05)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return _save(fig, path)

@@ -1,0 +1,96 @@
+"""One self-contained report.html: every table and plot (images inlined as data URIs, so it opens
+offline and travels as a single file) with a short explanation per analysis."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import html
+from pathlib import Path
+
+import pandas as pd
+
+from pie.runs.atomic import atomic_path
+
+SECTIONS = [
+    ("summary", "effectiveness", "A1. Effectiveness",
+     "Final test accuracy per pruning method and sparsity, mean ± std (ddof=1) over the seeds of each "
+     "population; the dense population first, and as the dashed line in the plots."),
+    ("summary", "pie_percent", "A2. How many PIEs",
+     "An example is a PIE when the modal label of the pruned population differs from the modal label of "
+     "the dense population (Hooker et al. 2019). Intervals: 95% bootstrap over the models of both populations."),
+    ("accuracy", "pie_accuracy", "A3. Accuracy on PIEs vs on all examples",
+     "Accuracy of the modal label (and the mean accuracy of the individual models) on all test examples and "
+     "on the PIEs, for the dense and the pruned population. PIEs are where pruning changes the answer."),
+    ("classes", "classes", "A4. Classes of the PIEs",
+     "Share of each gold class among all test examples and among the PIEs. The per-class table tests, per "
+     "class, whether the models' recall changes with pruning (Welch t-test over seeds, α = 0.05)."),
+    ("influence", "influence", "A5. PIEs and influential training examples (EL2N)",
+     "Training examples ranked by EL2N (mean over the dense models after the first epoch of "
+     "||softmax(z) − onehot(y)||₂) into 20 equal-size bins, 1 = easiest, 20 = most influential. Per bin: the "
+     "share of PIEs on the training split (final-epoch logits) and the mean loss ratio pruned/dense."),
+    ("text", "text", "A6. Length and readability of PIEs",
+     "Mean of each measure over the PIEs divided by its mean over all test examples (1 = no difference), "
+     "with 95% bootstrap intervals; length in whitespace tokens, readability from textstat."),
+    ("examples", None, "A7. PIE examples",
+     "PIEs grouped by whether the pruned modal label, the dense modal label, or neither is correct, with the "
+     "vote counts of both populations."),
+    ("stability", "stability", "A8. How many seeds are enough? (beyond the paper)",
+     "Jaccard overlap of the PIE sets found from two draws of m models per population (disjoint draws where "
+     "the populations are large enough). Overlap near 1 means the PIE set is stable at that population size."),
+]
+STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222;line-height:1.45}
+h1{font-size:1.7em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:2em}
+table{border-collapse:collapse;font-size:.82em;margin:.8em 0;display:block;overflow-x:auto}
+th,td{border:1px solid #ccc;padding:.25em .5em;text-align:right;vertical-align:top}
+th{background:#f3f3f3}td.text{text-align:left;max-width:40em}img{max-width:100%;margin:.5em 0;border:1px solid #eee}
+p.note{color:#555}"""
+CHECK_IMAGES = """<script>window.addEventListener('load',function(){var i=document.images,ok=i.length>0;
+for(var k=0;k<i.length;k++){if(!i[k].complete||i[k].naturalWidth===0){ok=false;}}
+document.body.setAttribute('data-images-loaded',ok?'true':'false');});</script>"""
+
+
+def _image(path: Path) -> str:
+    data = base64.b64encode(Path(path).read_bytes()).decode()
+    return f'<img alt="{html.escape(Path(path).stem)}" src="data:image/png;base64,{data}">'
+
+
+def _table(frame: pd.DataFrame, limit: int = 200) -> str:
+    shown = frame.drop(columns=[c for c in ("model_key",) if c in frame.columns]).head(limit)
+    text = shown.to_html(index=False, float_format=lambda v: f"{v:.4g}", escape=True, border=0)
+    note = f"<p class='note'>First {limit} of {len(frame)} rows; all rows are in the CSV/Parquet files.</p>" if len(frame) > limit else ""
+    return text.replace("<td>", "<td class='text'>") if "text" in shown.columns else text + note
+
+
+def _examples(frame: pd.DataFrame) -> str:
+    if frame.empty:
+        return "<p>No PIEs.</p>"
+    key = frame.groupby(["dataset", "model", "method", "sparsity"]).size().idxmax()
+    chosen = frame[(frame["dataset"] == key[0]) & (frame["model"] == key[1]) & (frame["method"] == key[2]) & (frame["sparsity"] == key[3])]
+    chosen = chosen.assign(text=chosen["text"].str.slice(0, 400))
+    columns = ["group", "example_id", "text", "gold", "dense_modal", "pruned_modal", "dense_votes", "pruned_votes"]
+    return f"<p>Population: {html.escape(' / '.join(map(str, key)))}</p>" + _table(chosen[columns])
+
+
+def write_report(path: Path, tables: dict[str, pd.DataFrame], figures: dict[str, Path], sweeps: list[str]) -> Path:
+    """Write report.html atomically and return its path."""
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>PIE report</title><style>{STYLE}</style></head><body>",
+             "<h1>Pruning identified exemplars (PIEs): report</h1>",
+             f"<p class='note'>Sweeps: {html.escape(', '.join(sweeps))}. Written {datetime.datetime.now():%Y-%m-%d %H:%M}. "
+             "Method: Tropeano et al. (2025), Hooker et al. (2019).</p>"]
+    for table, figure, title, explanation in SECTIONS:
+        parts.append(f"<h2>{html.escape(title)}</h2><p>{html.escape(explanation)}</p>")
+        frame = tables.get("effectiveness" if figure == "effectiveness" else table)
+        if table == "examples":
+            parts.append(_examples(tables.get("examples", pd.DataFrame())))
+        elif frame is not None and len(frame):
+            parts.append(_table(frame))
+        else:
+            parts.append("<p>Not available for these runs.</p>")
+        if table == "classes" and "class_change" in tables:
+            parts.append("<h3>Per-class recall change</h3>" + _table(tables["class_change"]))
+        parts += [_image(p) for name, p in figures.items() if figure and name.startswith(f"{figure}_")]
+    parts.append(f"{CHECK_IMAGES}</body></html>")
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(parts), encoding="utf-8")
+    return path

@@ -1,0 +1,437 @@
+"""The paper's analyses (pie.analysis) on tiny hand-made inputs with answers worked out by hand."""
+
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import textstat
+from scipy import stats
+
+from pie.analysis import text as text_module
+from pie.analysis.accuracy import accuracy_on_subsets
+from pie.analysis.classes import (
+    class_accuracy_change,
+    class_distribution,
+    count_significant,
+    per_class_recall,
+)
+from pie.analysis.effectiveness import effectiveness_table
+from pie.analysis.examples import GROUPS, pie_examples
+from pie.analysis.influence import (
+    EPSILON,
+    cross_entropy,
+    el2n,
+    loss_delta_per_bin,
+    loss_ratio_per_bin,
+    per_bin_share,
+    rank_bins,
+)
+from pie.analysis.stability import bootstrap_pie_percent, jaccard, pie_stability
+from pie.analysis.text import MEASURES, ratio_with_interval, text_measures, text_ratios
+from pie.pies.single_label import single_label_pie_table
+
+
+def population(predictions, num_classes):
+    """Logits [M, N, C] whose argmax is predictions[m][n] for every model m and example n."""
+    return np.eye(num_classes)[np.asarray(predictions)]
+
+
+def binary_logits(p_first):
+    """Logits [M, N, 2] with softmax probability p_first for class 0."""
+    p = np.asarray(p_first, dtype=float)
+    return np.log(np.stack([p, 1 - p], axis=-1))
+
+
+# ---------------------------------------------------------------- A1: effectiveness
+
+
+def test_effectiveness_table_groups_seeds_and_puts_dense_first():
+    runs = pd.DataFrame(
+        [
+            ("sst2", "bert", "magnitude", 0.9, 0, 0.5),
+            ("sst2", "bert", "attention", 0.5, 0, 0.6),
+            ("sst2", "bert", "magnitude", 0.5, 1, 0.8),
+            ("sst2", "bert", "dense", 0.0, 0, 0.8),
+            ("sst2", "bert", "magnitude", 0.5, 0, 0.7),
+            ("sst2", "bert", "dense", 0.0, 1, 0.9),
+            ("sst2", "bert", "dense", 0.0, 2, 1.0),
+            ("imdb", "bert", "magnitude", 0.5, 0, 0.4),
+            ("imdb", "bert", "dense", 0.0, 0, 0.6),
+        ],
+        columns=["dataset", "model", "method", "sparsity", "seed", "metric"],
+    )
+    table = effectiveness_table(runs)
+    assert list(table.columns) == ["dataset", "model", "method", "sparsity", "seeds", "mean", "std"]
+    assert list(zip(table["dataset"], table["method"], table["sparsity"])) == [
+        ("imdb", "dense", 0.0),
+        ("imdb", "magnitude", 0.5),
+        ("sst2", "dense", 0.0),
+        ("sst2", "attention", 0.5),
+        ("sst2", "magnitude", 0.5),
+        ("sst2", "magnitude", 0.9),
+    ]
+    assert table["seeds"].tolist() == [1, 1, 3, 1, 2, 1]
+    np.testing.assert_allclose(table["mean"], [0.6, 0.4, 0.9, 0.6, 0.75, 0.5])
+    np.testing.assert_allclose(table["std"], [np.nan, np.nan, 0.1, np.nan, math.sqrt(0.005), np.nan])
+
+
+# ---------------------------------------------------------------- A3: accuracy on subsets
+
+
+def test_accuracy_on_subsets():
+    logits = population([[0, 1, 1, 1], [0, 0, 1, 1]], 2)
+    labels = np.array([0, 1, 0, 1])
+    modal = np.array([0, 1, 1, 0])
+    result = accuracy_on_subsets(logits, labels, modal, np.array([False, False, True, True]))
+    assert result == pytest.approx(
+        {"modal_all": 0.5, "modal_subset": 0.0, "mean_all": 0.625, "mean_subset": 0.5, "n_subset": 2}
+    )
+
+
+def test_accuracy_on_empty_subset_is_nan():
+    logits = population([[0, 1]], 2)
+    result = accuracy_on_subsets(logits, np.array([0, 1]), np.array([0, 1]), np.zeros(2, bool))
+    assert math.isnan(result["modal_subset"]) and math.isnan(result["mean_subset"])
+    assert result["modal_all"] == 1.0 and result["mean_all"] == 1.0 and result["n_subset"] == 0
+
+
+# ---------------------------------------------------------------- A4: classes
+
+
+def test_class_distribution():
+    labels = np.array([0, 0, 1, 2, 2, 2])
+    table = class_distribution(labels, np.array([1, 0, 0, 1, 1, 0], bool), num_classes=4)
+    assert table["class"].tolist() == [0, 1, 2, 3]
+    assert table["count_all"].tolist() == [2, 1, 3, 0]
+    np.testing.assert_allclose(table["share_all"], [2 / 6, 1 / 6, 3 / 6, 0])
+    assert table["count_pies"].tolist() == [1, 0, 2, 0]
+    np.testing.assert_allclose(table["share_pies"], [1 / 3, 0, 2 / 3, 0])
+    no_pies = class_distribution(labels, np.zeros(6, bool), num_classes=4)
+    assert no_pies["share_pies"].tolist() == [0, 0, 0, 0]
+
+
+def test_per_class_recall():
+    logits = population([[0, 1, 1, 1, 0], [0, 0, 1, 1, 1]], 3)
+    recall = per_class_recall(logits, np.array([0, 0, 1, 1, 1]), num_classes=3)
+    np.testing.assert_allclose(recall, [[0.5, 2 / 3, np.nan], [1.0, 1.0, np.nan]])
+
+
+# Class 0 and 1: four examples each; class 2: two examples every model gets right; class 3: none.
+CLASS_LABELS = np.array([0, 0, 0, 0, 1, 1, 1, 1, 2, 2])
+
+
+def class_population(correct_per_class):
+    """Logits where model m gets the first correct_per_class[m][c] examples of class c right."""
+    predictions = []
+    for correct in correct_per_class:
+        rank_in_class = np.array([0, 1, 2, 3, 0, 1, 2, 3, 0, 1])
+        right = rank_in_class < np.asarray(correct)[CLASS_LABELS]
+        predictions.append(np.where(right, CLASS_LABELS, (CLASS_LABELS + 1) % 4))
+    return population(predictions, 4)
+
+
+def test_class_accuracy_change_matches_welch_and_handles_constant_classes():
+    dense = class_population([[4, 2, 2], [4, 3, 2], [3, 2, 2]])
+    pruned = class_population([[1, 2, 2], [0, 2, 2], [1, 3, 2]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table = class_accuracy_change(dense, pruned, CLASS_LABELS, num_classes=4)
+    assert table["support"].tolist() == [4, 4, 2, 0]
+    np.testing.assert_allclose(table["dense_mean"], [11 / 12, 7 / 12, 1.0, np.nan])
+    np.testing.assert_allclose(table["pruned_mean"], [2 / 12, 7 / 12, 1.0, np.nan])
+    np.testing.assert_allclose(table["change"], [-9 / 12, 0.0, 0.0, np.nan], atol=1e-12)
+    for c in (0, 1):
+        expected = stats.ttest_ind(
+            per_class_recall(pruned, CLASS_LABELS, 4)[:, c],
+            per_class_recall(dense, CLASS_LABELS, 4)[:, c],
+            equal_var=False,
+        )
+        assert table.loc[c, "t"] == pytest.approx(expected.statistic)
+        assert table.loc[c, "p"] == pytest.approx(expected.pvalue)
+    assert table.loc[0, "t"] < 0 and table.loc[0, "p"] < 0.01
+    assert table["t"].isna().tolist() == [False, False, True, True]
+    assert table["p"].isna().tolist() == [False, False, True, True]
+    assert table["significant"].tolist() == [True, False, False, False]
+    assert count_significant(table) == 1
+
+
+def test_class_accuracy_change_alpha_and_single_model():
+    dense = class_population([[4, 2, 2], [4, 3, 2], [3, 2, 2]])
+    pruned = class_population([[1, 2, 2], [0, 2, 2], [1, 3, 2]])
+    assert count_significant(class_accuracy_change(dense, pruned, CLASS_LABELS, 4, alpha=1e-6)) == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        single = class_accuracy_change(dense[:1], pruned, CLASS_LABELS, num_classes=4)
+    assert single["t"].isna().all() and not single["significant"].any()
+
+
+# ---------------------------------------------------------------- A5: influence
+
+
+def test_el2n_by_hand():
+    logits = np.array([[[0.0, 0.0], [math.log(3), 0.0], [1000.0, 0.0]]])
+    labels = np.array([0, 1, 0])
+    np.testing.assert_allclose(el2n(logits, labels), [math.sqrt(0.5), math.sqrt(2 * 0.75**2), 0.0])
+    two_models = np.concatenate([logits, np.array([[[math.log(3), 0.0], [0.0, 0.0], [0.0, 1000.0]]])])
+    np.testing.assert_allclose(
+        el2n(two_models, labels),
+        [
+            (math.sqrt(0.5) + math.sqrt(2 * 0.25**2)) / 2,
+            (math.sqrt(1.125) + math.sqrt(0.5)) / 2,
+            math.sqrt(2) / 2,
+        ],
+    )
+
+
+def test_rank_bins_with_ties():
+    scores = np.array([0.5, 0.1, 0.1, 0.9, 0.3, 0.3, 0.3, 0.7, 0.2, 0.8])
+    assert rank_bins(scores, n_bins=5).tolist() == [4, 1, 1, 5, 2, 3, 3, 4, 2, 5]
+    uneven = rank_bins(np.zeros(7), n_bins=3)
+    assert uneven.tolist() == [1, 1, 1, 2, 2, 3, 3]
+    assert rank_bins(scores, n_bins=1).tolist() == [1] * 10
+    for bad in (0, 11):
+        with pytest.raises(ValueError):
+            rank_bins(scores, n_bins=bad)
+
+
+def test_per_bin_share():
+    table = per_bin_share(np.array([1, 1, 2, 2, 3]), np.array([1, 0, 1, 1, 0], bool), n_bins=4)
+    assert table["bin"].tolist() == [1, 2, 3, 4]
+    assert table["examples"].tolist() == [2, 2, 1, 0]
+    np.testing.assert_allclose(table["share"], [0.5, 1.0, 0.0, np.nan])
+
+
+def test_cross_entropy():
+    logits = np.array([[[math.log(3), 0.0], [math.log(3), 0.0]], [[1000.0, 0.0], [0.0, 0.0]]])
+    losses = cross_entropy(logits, np.array([0, 1]))
+    np.testing.assert_allclose(losses, [[-math.log(0.75), -math.log(0.25)], [0.0, math.log(2)]])
+
+
+DENSE_P = [[0.5, 0.5, 0.5, 0.5], [0.25, 0.25, 0.5, 0.5]]
+PRUNED_P = [[0.25, 0.5, 0.25, 0.25], [0.25, 0.25, 0.5, 0.5], [0.001] * 4]
+LOSS_LABELS = np.zeros(4, dtype=int)
+LOSS_BINS = np.array([1, 1, 2, 2])
+
+
+def test_loss_ratio_per_bin_pairs_models_by_index():
+    # Per-pair ratios [2, 1, 2, 2] and [1, 1, 1, 1]; the third pruned model has no partner.
+    dense, pruned = binary_logits(DENSE_P), binary_logits(PRUNED_P)
+    table = loss_ratio_per_bin(dense, pruned, LOSS_LABELS, LOSS_BINS, 2)
+    assert list(table.columns) == ["bin", "examples", "mean", "sem"]
+    assert table["examples"].tolist() == [2, 2]
+    np.testing.assert_allclose(table["mean"], [1.25, 1.5])
+    np.testing.assert_allclose(table["sem"], [0.25, 0.0], atol=1e-12)
+
+
+def test_loss_ratio_guards_zero_dense_loss():
+    dense = np.array([[[1000.0, 0.0]]])
+    pruned = np.array([[[0.0, 0.0]]])
+    table = loss_ratio_per_bin(dense, pruned, np.array([0]), np.array([1]), 1)
+    assert table.loc[0, "mean"] == pytest.approx(math.log(2) / EPSILON)
+    assert math.isnan(table.loc[0, "sem"])
+
+
+def test_loss_delta_per_bin_uses_population_means():
+    dense, pruned = binary_logits(DENSE_P), binary_logits(PRUNED_P)
+    table = loss_delta_per_bin(dense, pruned, LOSS_LABELS, LOSS_BINS, 2)
+    delta = -np.log(PRUNED_P).mean(axis=0) + np.log(DENSE_P).mean(axis=0)
+    np.testing.assert_allclose(table["mean"], [delta[:2].mean(), delta[2:].mean()])
+    sems = [np.std(delta[:2], ddof=1) / math.sqrt(2), np.std(delta[2:], ddof=1) / math.sqrt(2)]
+    np.testing.assert_allclose(table["sem"], sems)
+
+
+# ---------------------------------------------------------------- A6: text
+
+
+@pytest.fixture
+def offline_syllables(monkeypatch):
+    """textstat 0.7.13 counts English syllables with NLTK's cmudict and downloads it on first use.
+    Where the corpus is not installed (offline), use textstat's own pyphen fallback instead; the
+    syllable cache is cleared around the test so no count crosses between the two."""
+    import nltk
+    from textstat.backend.counts import _count_syllables
+
+    try:
+        nltk.data.find("corpora/cmudict")
+    except LookupError:
+        monkeypatch.setattr(_count_syllables, "get_cmudict", lambda lang: None)
+    _count_syllables.count_syllables.cache_clear()
+    yield
+    _count_syllables.count_syllables.cache_clear()
+
+
+SENTENCES = [
+    "The cat sat on the mat.",
+    "  Notwithstanding considerable difficulties, the   committee approved it. ",
+]
+
+
+def test_text_measures_match_textstat(offline_syllables):
+    table = text_measures(SENTENCES)
+    assert list(table.columns) == list(MEASURES) == [
+        "tokens",
+        "flesch_reading_ease",
+        "flesch_kincaid_grade",
+        "gunning_fog",
+        "smog_index",
+        "coleman_liau_index",
+        "automated_readability_index",
+        "dale_chall_readability_score",
+        "difficult_words",
+    ]
+    assert (table.dtypes == float).all()
+    assert table["tokens"].tolist() == [6.0, 7.0]
+    for name in list(MEASURES)[1:]:
+        expected = [float(getattr(textstat, name)(sentence)) for sentence in SENTENCES]
+        assert table[name].tolist() == expected, name
+
+
+def test_ratio_with_interval():
+    values = np.array([1.0, 2, 3, 4, 5, 6])
+    subset = np.array([0, 0, 0, 0, 1, 1], bool)
+    first = ratio_with_interval(values, subset, np.random.default_rng(0), n_boot=500)
+    assert first["ratio"] == pytest.approx(5.5 / 3.5)
+    assert first["n_subset"] == 2
+    assert first["low"] <= first["ratio"] <= first["high"]
+    assert first["low"] < first["high"]
+    assert ratio_with_interval(values, subset, np.random.default_rng(0), n_boot=500) == first
+
+
+def test_ratio_with_interval_chunks_do_not_change_the_draws(monkeypatch):
+    values = np.arange(1.0, 11.0)
+    subset = values > 6
+    whole = ratio_with_interval(values, subset, np.random.default_rng(1), n_boot=50)
+    monkeypatch.setattr(text_module, "_CHUNK_ELEMENTS", 7)
+    assert ratio_with_interval(values, subset, np.random.default_rng(1), n_boot=50) == whole
+
+
+def test_ratio_with_interval_edge_cases():
+    empty = ratio_with_interval(np.ones(4), np.zeros(4, bool), np.random.default_rng(0))
+    assert empty["n_subset"] == 0 and all(math.isnan(empty[key]) for key in ("ratio", "low", "high"))
+    some = np.array([1, 0, 1, 0, 0], bool)
+    constant = ratio_with_interval(np.full(5, 2.0), some, np.random.default_rng(0))
+    assert (constant["ratio"], constant["low"], constant["high"]) == pytest.approx((1.0, 1.0, 1.0))
+
+
+def test_text_ratios():
+    measures = pd.DataFrame({"tokens": [2.0, 4.0, 6.0], "gunning_fog": [1.0, 1.0, 4.0]})
+    subset = np.array([0, 0, 1], bool)
+    table = text_ratios(measures, subset, np.random.default_rng(0), n_boot=100)
+    assert table["measure"].tolist() == ["tokens", "gunning_fog"]
+    np.testing.assert_allclose(table["ratio"], [1.5, 2.0])
+    assert (table["low"] <= table["ratio"]).all() and (table["ratio"] <= table["high"]).all()
+    assert table["n_subset"].tolist() == [1, 1]
+
+
+# ---------------------------------------------------------------- A7: examples
+
+
+def test_pie_examples_groups_in_order():
+    labels = np.array([0, 1, 2, 0, 1, 2])
+    dense_modal = np.array([0, 0, 1, 1, 0, 2])
+    pruned_modal = np.array([1, 1, 2, 0, 2, 2])
+    is_pie = dense_modal != pruned_modal
+    dense_votes = np.array([[3, 0, 0], [2, 1, 0], [0, 3, 0], [1, 2, 0], [2, 0, 1], [0, 0, 3]])
+    pruned_votes = dense_votes[:, ::-1]
+    table = pie_examples(
+        ["t0", "t1", "t2", "t3", "t4", "t5"],
+        labels,
+        dense_modal,
+        pruned_modal,
+        dense_votes,
+        pruned_votes,
+        is_pie,
+        ["neg", "neu", "pos"],
+        per_group=2,
+        example_ids=["a", "b", "c", "d", "e", "f"],
+    )
+    assert list(table.columns) == [
+        "group",
+        "example_id",
+        "text",
+        "gold",
+        "dense_modal",
+        "pruned_modal",
+        "dense_votes",
+        "pruned_votes",
+    ]
+    assert table["group"].tolist() == [GROUPS[0], GROUPS[0], GROUPS[1], GROUPS[2]]
+    assert table["example_id"].tolist() == ["b", "c", "a", "e"]
+    assert table["text"].tolist() == ["t1", "t2", "t0", "t4"]
+    assert table["gold"].tolist() == ["neu", "pos", "neg", "neu"]
+    assert table["dense_modal"].tolist() == ["neg", "neu", "neg", "neg"]
+    assert table["pruned_modal"].tolist() == ["neu", "pos", "neu", "pos"]
+    assert table["dense_votes"].tolist() == [[2, 1, 0], [0, 3, 0], [3, 0, 0], [2, 0, 1]]
+    assert table["pruned_votes"].tolist() == [[0, 1, 2], [0, 3, 0], [0, 0, 3], [1, 0, 2]]
+    assert all(type(count) is int for votes in table["dense_votes"] for count in votes)
+    default_ids = pie_examples(
+        ["t"] * 6, labels, dense_modal, pruned_modal, dense_votes, pruned_votes, is_pie, ["n", "u", "p"]
+    )
+    assert default_ids["example_id"].tolist() == [1, 2, 3, 0, 4]
+
+
+# ---------------------------------------------------------------- A8: stability
+
+
+def test_jaccard():
+    assert jaccard(np.array([1, 1, 0, 0], bool), np.array([1, 0, 1, 0], bool)) == pytest.approx(1 / 3)
+    assert jaccard(np.zeros(3, bool), np.zeros(3, bool)) == 1.0
+    assert jaccard(np.ones(3, bool), np.zeros(3, bool)) == 0.0
+
+
+def agreeing(predictions, n_models, num_classes=3):
+    """A population of n_models identical models."""
+    return population([predictions] * n_models, num_classes)
+
+
+def test_pie_stability_is_one_when_all_models_agree():
+    dense = agreeing([0, 1, 2, 0, 1], 8)
+    pruned = agreeing([0, 2, 2, 1, 1], 6)
+    table = pie_stability(dense, pruned, n_repeats=4, rng=np.random.default_rng(0))
+    assert list(table.columns) == ["m", "disjoint", "repeats", "jaccard_mean", "jaccard_std"]
+    assert table["m"].tolist() == [3, 5, 6]
+    assert table["disjoint"].tolist() == [True, False, False]
+    assert table["repeats"].tolist() == [4, 4, 4]
+    assert table["jaccard_mean"].tolist() == [1.0, 1.0, 1.0]
+    assert table["jaccard_std"].tolist() == [0.0, 0.0, 0.0]
+
+
+def test_pie_stability_sizes_and_determinism():
+    rng = np.random.default_rng(5)
+    dense = population(rng.integers(0, 3, size=(6, 40)), 3)
+    pruned = population(rng.integers(0, 3, size=(6, 40)), 3)
+    first = pie_stability(dense, pruned, sizes=[1, 2, 4], n_repeats=5, rng=np.random.default_rng(1))
+    assert first["disjoint"].tolist() == [True, True, False]
+    assert first["jaccard_mean"].between(0, 1).all()
+    again = pie_stability(dense, pruned, sizes=[1, 2, 4], n_repeats=5, rng=np.random.default_rng(1))
+    pd.testing.assert_frame_equal(first, again)
+    default = pie_stability(dense, pruned, n_repeats=2, rng=np.random.default_rng(0))
+    assert default["m"].tolist() == [3, 5, 6]
+    small = pie_stability(dense[:2], pruned, n_repeats=2, rng=np.random.default_rng(0))
+    assert small["m"].tolist() == [2]
+    single = pie_stability(dense, pruned, sizes=[3], n_repeats=1, rng=np.random.default_rng(0))
+    assert math.isnan(single.loc[0, "jaccard_std"])
+    with pytest.raises(ValueError):
+        pie_stability(dense, pruned, sizes=[7], rng=np.random.default_rng(0))
+    with pytest.raises(TypeError):
+        pie_stability(dense, pruned)
+
+
+def test_bootstrap_pie_percent_is_a_point_when_models_agree():
+    result = bootstrap_pie_percent(
+        agreeing([0, 1, 2, 0, 1], 4), agreeing([0, 2, 2, 1, 1], 3), np.random.default_rng(0), n_boot=50
+    )
+    assert result == {"percent": 40.0, "low": 40.0, "high": 40.0}
+
+
+def test_bootstrap_pie_percent_interval_contains_estimate():
+    rng = np.random.default_rng(2)
+    dense = population(rng.integers(0, 2, size=(7, 60)), 2)
+    pruned = population(rng.integers(0, 2, size=(7, 60)), 2)
+    result = bootstrap_pie_percent(dense, pruned, np.random.default_rng(0), n_boot=200)
+    assert result["percent"] == pytest.approx(100 * single_label_pie_table(dense, pruned).pie_fraction)
+    assert result["low"] <= result["percent"] <= result["high"]
+    assert result["low"] < result["high"]
+    assert bootstrap_pie_percent(dense, pruned, np.random.default_rng(0), n_boot=200) == result

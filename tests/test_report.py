@@ -1,0 +1,78 @@
+"""identify_pies' analyses, tables, plots and report.html on a small real sweep, rendered in
+headless Chromium like a person would open it."""
+
+import shutil
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import TINY, run_cli
+
+pytestmark = pytest.mark.slow
+TABLES = ["summary", "effectiveness", "accuracy", "classes", "class_change", "influence", "text", "stability", "examples"]
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    """3 seeds x (dense, IMP-FT 0.5, 0.9) of the BiLSTM on 64 sentences, then identify_pies."""
+    root = tmp_path_factory.mktemp("report")
+    trained = run_cli("train.py", "-m", "name=r", "seed=0,1,2", "pruning=imp_ft", "sparsity=0,0.5,0.9", *TINY, cwd=root)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    identified = run_cli("identify_pies.py", "multirun/r", "--min-seeds", "3", "--out", "out", "--bootstrap", "50", cwd=root)
+    assert identified.returncode == 0, identified.stderr[-3000:]
+    return root / "out"
+
+
+def test_every_table_is_written_as_csv_and_parquet(report):
+    for name in TABLES:
+        csv, parquet = pd.read_csv(report / f"{name}.csv"), pd.read_parquet(report / f"{name}.parquet")
+        assert len(csv) == len(parquet) > 0, name
+    assert (report / "pies.parquet").exists()
+
+
+def test_tables_hold_the_analyses(report):
+    summary = pd.read_csv(report / "summary.csv")
+    pruned = summary[summary["method"] != "dense"]
+    assert list(pruned["sparsity"]) == [0.5, 0.9]
+    assert (pruned["pie_percent_low"] <= pruned["pie_percent"]).all() and (pruned["pie_percent"] <= pruned["pie_percent_high"]).all()
+    influence = pd.read_csv(report / "influence.csv")
+    assert sorted(influence["bin"].unique()) == list(range(1, 21))
+    assert influence.groupby("sparsity")["examples"].sum().tolist() == [64, 64]
+    text = pd.read_csv(report / "text.csv")
+    assert {"tokens", "flesch_reading_ease", "difficult_words"} <= set(text["measure"])
+    stability = pd.read_csv(report / "stability.csv")
+    assert set(stability["m"]) == {3} and stability["jaccard_mean"].between(0, 1).all()
+    effectiveness = pd.read_csv(report / "effectiveness.csv")
+    assert effectiveness["method"].iloc[0] == "dense" and list(effectiveness["seeds"]) == [3, 3, 3]
+    pies = pd.read_parquet(report / "pies.parquet")
+    examples = pd.read_csv(report / "examples.csv")
+    assert set(examples["example_id"]) <= set(pies.loc[pies["is_pie"], "example_id"])
+
+
+def test_plots_are_real_images(report):
+    pngs = sorted((report / "plots").glob("*.png"))
+    assert {p.stem.split("_rotten")[0] for p in pngs} == {
+        "effectiveness", "pie_percent", "pie_accuracy", "classes", "influence", "text", "stability"}
+    for png in pngs:
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_report_renders_in_headless_chromium(report, tmp_path):
+    """The page loads offline, every image decodes, and the screenshot is not blank."""
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}"]
+    url = (report / "report.html").as_uri()
+    dom = subprocess.run(["chromium", *flags, "--virtual-time-budget=5000", "--dump-dom", url],
+                         capture_output=True, text=True, timeout=120)
+    assert 'data-images-loaded="true"' in dom.stdout, dom.stderr[-2000:]
+    shot = tmp_path / "report.png"
+    subprocess.run(["chromium", *flags, "--window-size=1280,2400", f"--screenshot={shot}", url],
+                   capture_output=True, timeout=120, check=True)
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(shot)
+    assert pixels.shape[0] == 2400 and pixels.shape[1] == 1280
+    assert pixels[..., :3].std() > 0.05 and len(np.unique(pixels[..., 0])) > 20
