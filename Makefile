@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup demo test test-fast clean
+.PHONY: help setup demo test test-fast bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -31,6 +31,11 @@ test: setup  ## the full test suite
 
 test-fast: setup  ## unit tests only (no end-to-end runs)
 	$(BIN)/python -m pytest -m "not slow"
+
+bench: setup  ## benchmarks (tables on stdout): masks vs the reference algorithm, epochs per study, paper-scale aggregation
+	$(BIN)/python benchmarks/bench_masks.py
+	$(BIN)/python benchmarks/bench_study_epochs.py
+	$(BIN)/python benchmarks/bench_aggregation.py
 
 clean:  ## remove sweep outputs, results and caches (keeps .venv)
 	rm -rf multirun runs results .cache .pytest_cache

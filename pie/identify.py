@@ -8,8 +8,10 @@ in pie.reporting. Population groups are validated before anything is computed.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -21,7 +23,7 @@ from omegaconf import OmegaConf
 
 from pie.analysis.effectiveness import effectiveness_table
 from pie.analysis.influence import el2n, rank_bins
-from pie.analysis.pair import PairInputs, SplitArrays, analyse_pair
+from pie.analysis.pair import DenseTrainSplit, PairInputs, SplitArrays, analyse_pair
 from pie.analysis.summary import dense_row
 from pie.analysis.text import text_measures
 from pie.data.pronunciations import install_cmudict_for_nltk
@@ -51,21 +53,21 @@ def _identity(key: PopulationKey) -> dict:
     return {"dataset": key.dataset, "model": key.model, "method": key.method, "sparsity": key.sparsity, "model_key": key.model_key}
 
 
-def _aligned(dense: PopulationLogits, pruned: PopulationLogits) -> tuple[np.ndarray, np.ndarray]:
-    """Both populations' logits with shared seeds first, in the same order (model i ~ model i)."""
-    shared = [s for s in dense.seeds if s in set(pruned.seeds)]
-    def order(p):
-        index = {s: i for i, s in enumerate(p.seeds)}
-        first = [index[s] for s in shared]
-        return p.logits[first + [i for i in range(len(p.seeds)) if i not in set(first)]]
-    return order(dense), order(pruned)
+def _order(seeds, shared) -> list[int]:
+    """Model order with the shared seeds first (in the given order), then the others."""
+    index = {s: i for i, s in enumerate(seeds)}
+    first = [index[s] for s in shared]
+    return first + [i for i in range(len(seeds)) if i not in set(first)]
 
 
-def _split_arrays(dense: PopulationLogits, pruned: PopulationLogits, what: str) -> SplitArrays:
-    if list(dense.example_ids) != list(pruned.example_ids):
+def _split_arrays(dense: PopulationLogits, pruned: PopulationLogits, what: str) -> tuple[SplitArrays, list[int]]:
+    """Both populations' logits with shared seeds first in the same order (model i ~ model i),
+    and the dense order used."""
+    if not dense.same_examples(pruned):
         raise ValueError(f"the dense and pruned populations predict different examples for {what}")
-    aligned_dense, aligned_pruned = _aligned(dense, pruned)
-    return SplitArrays(aligned_dense, aligned_pruned, dense.labels)
+    shared = [s for s in dense.seeds if s in set(pruned.seeds)]
+    dense_order = _order(dense.seeds, shared)
+    return SplitArrays(dense.logits[dense_order], pruned.logits[_order(pruned.seeds, shared)], dense.labels), dense_order
 
 
 def _dataset_texts(run, split: str, cache_dir: Path) -> tuple[list[str], tuple[str, ...], pd.DataFrame]:
@@ -82,20 +84,46 @@ def _dataset_texts(run, split: str, cache_dir: Path) -> tuple[list[str], tuple[s
     if path.exists():
         measures = pd.read_parquet(path)
     else:
-        install_cmudict_for_nltk(cache_dir)
-        measures = text_measures(texts)
+        measures = _parallel_text_measures(texts, cache_dir)
         write_table(measures, path)
     return texts, data.label_names, measures
 
 
-def _train_inputs(populations, dense_key, pruned_key, dense_train_first, cache) -> tuple[SplitArrays | None, np.ndarray | None]:
+def _parallel_text_measures(texts: list[str], cache_dir: Path) -> pd.DataFrame:
+    """text_measures on all cores (textstat is pure Python, text by text)."""
+    workers = min(os.cpu_count() or 1, max(1, len(texts) // 500))
+    install_cmudict_for_nltk(cache_dir)
+    if workers == 1:
+        return text_measures(texts)
+    chunks = [texts[i::workers] for i in range(workers)]
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=install_cmudict_for_nltk, initargs=(cache_dir,)) as pool:
+        parts = list(pool.map(text_measures, chunks))
+    order = np.argsort(np.concatenate([np.arange(i, len(texts), workers) for i in range(workers)]), kind="stable")
+    return pd.concat(parts, ignore_index=True).iloc[order].reset_index(drop=True)
+
+
+def _train_split(dense_key, pruned_key, cache, dense_train) -> tuple[SplitArrays | None, DenseTrainSplit | None]:
+    """Final-epoch train-split logits of both populations and the dense side's losses and votes
+    (computed once per dense population and order), or (None, None) when not logged."""
     try:
-        dense_final, pruned_final = cache(dense_key, "train_final"), cache(pruned_key, "train_final")
+        arrays, order = _split_arrays(cache(dense_key, "train_final"), cache(pruned_key, "train_final"), "the train split")
     except BadPredictionFile as error:
         log.warning("no train-split analysis (A5) for %s: %s", pruned_key.label(), error)
         return None, None
-    bins = rank_bins(el2n(dense_train_first.logits, dense_train_first.labels), 20)
-    return _split_arrays(dense_final, pruned_final, "the train split"), bins
+    if tuple(order) not in dense_train:
+        dense_train[tuple(order)] = DenseTrainSplit.of(arrays.dense, arrays.labels)
+    return arrays, dense_train[tuple(order)]
+
+
+def _el2n_bins(dense_key, cache, n_bins: int = 20) -> np.ndarray | None:
+    """EL2N bins of the training examples from the dense population after its first epoch."""
+    try:
+        first = cache(dense_key, "train_epoch1")
+    except BadPredictionFile as error:
+        log.warning("no EL2N analysis (A5): %s", error)
+        return None
+    return rank_bins(el2n(first.logits, first.labels), n_bins)
 
 
 def identify(
@@ -140,12 +168,16 @@ def identify(
         if with_texts:
             texts, label_names, measures = _dataset_texts(populations[dense_key][0], split, cache_dir)
         setups[dense_key] = label_names
-        dense_first = _first_epoch_train(populations, dense_key, cache)
+        bins = _el2n_bins(dense_key, cache)
+        loaded.pop((dense_key, "train_epoch1"), None)
+        dense_train: dict = {}
+        example_ids = dense.example_ids
         for pruned_key in pruned_keys:
-            train, bins = _train_inputs(populations, dense_key, pruned_key, dense_first, cache) if dense_first else (None, None)
+            train, dense_side = _train_split(dense_key, pruned_key, cache, dense_train) if bins is not None else (None, None)
             inputs = PairInputs(
-                test=_split_arrays(dense, cache(pruned_key, f"{split}_final"), split), example_ids=dense.example_ids,
+                test=_split_arrays(dense, cache(pruned_key, f"{split}_final"), split)[0], example_ids=example_ids,
                 texts=texts, label_names=label_names, text_measures=measures, train=train, train_bins=bins,
+                dense_train=dense_side,
             )
             result = analyse_pair(inputs, rng, tie=tie, n_boot=n_boot)
             identity = _identity(pruned_key)
@@ -162,14 +194,6 @@ def identify(
 
     tables = _assemble(rows, found.complete, populations)
     return _write_outputs(tables, setups, Path(out_dir), wandb, found.incomplete, patterns)
-
-
-def _first_epoch_train(populations, dense_key, cache) -> PopulationLogits | None:
-    try:
-        return cache(dense_key, "train_epoch1")
-    except BadPredictionFile as error:
-        log.warning("no EL2N analysis (A5): %s", error)
-        return None
 
 
 def _assemble(rows, runs, populations) -> dict[str, pd.DataFrame]:

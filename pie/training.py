@@ -29,7 +29,8 @@ from pie.reporting.progress import EpochProgress
 from pie.reporting.wandb import log_predictions
 from pie.runs.manifest import COMPLETE, RUNNING, package_versions, read_manifest, write_manifest
 from pie.runs.weights import WEIGHTS_DIR, save_weights, state_sha256
-from pie.runs.writer import PREDICTIONS_DIR, PredictionWriter
+from pie.runs.predictions import PREDICTIONS_DIR
+from pie.runs.writer import PredictionWriter
 
 log = logging.getLogger(__name__)
 RESULT_KEYS = ("seed", "sparsity", "threads", "dataset", "model", "pruning", "selection", "trainer", "predictions", "branch")

@@ -34,9 +34,9 @@ def compose_train(overrides: list[str], tmp_path: Path | None = None, config_nam
         return compose(config_name=config_name, overrides=[*overrides, *extra])
 
 
-def run_cli(*args: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+def run_cli(*args: str, cwd: Path, timeout: int = 600, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run `python <script> args...` from the repository, in cwd, with a private cache."""
-    env = {**os.environ, "PIE_CACHE_DIR": str(cwd / "cache"), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PIE_CACHE_DIR": str(cwd / "cache"), "PYTHONUNBUFFERED": "1", **(env or {})}
     return subprocess.run(
         [sys.executable, str(ROOT / args[0]), *args[1:]],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,

@@ -11,7 +11,7 @@ from pie.runs.atomic import atomic_path, sha256_file, write_json
 from pie.runs.discovery import Discovery, Run, discover, load_logits
 from pie.runs.manifest import COMPLETE, MANIFEST, RUNNING, BadRun, is_complete, read_manifest, write_manifest
 from pie.runs.predictions import BadPredictionFile, Predictions, read_predictions, write_predictions
-from pie.runs.writer import PREDICTIONS_DIR
+from pie.runs.predictions import PREDICTIONS_DIR
 
 IDS = ["ex-0", "ex-1", "ex-2", "ex-3"]
 LABELS = [0, 2, 1, 2]

@@ -20,7 +20,7 @@ def _log_softmax(logits: np.ndarray) -> np.ndarray:
 
 def el2n(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """float[N]: EL2N, the mean over models of ||softmax(z) - onehot(y)||_2 (Paul et al. 2021)."""
-    logits = np.asarray(logits, dtype=float)
+    logits = np.asarray(logits, dtype=np.float32)
     probabilities = np.exp(_log_softmax(logits))  # [M, N, C]
     one_hot = np.asarray(labels)[:, None] == np.arange(logits.shape[2])[None, :]  # [N, C]
     return np.linalg.norm(probabilities - one_hot[None], axis=2).mean(axis=0)
@@ -80,10 +80,15 @@ def _per_bin_mean_sem(values: np.ndarray, bins: np.ndarray, n_bins: int) -> pd.D
 
 
 def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """float[M, N]: cross-entropy loss of each model on each example."""
-    log_probabilities = _log_softmax(np.asarray(logits, dtype=float))
-    index = np.asarray(labels)[None, :, None]
-    return -np.take_along_axis(log_probabilities, index, axis=2)[..., 0]
+    """float64[M, N]: cross-entropy loss of each model on each example, logsumexp(z) - z_y, in
+    float64 so that tiny losses of confident models stay distinguishable in loss ratios."""
+    logits = np.asarray(logits)
+    top = logits.max(axis=-1).astype(np.float64)
+    total = np.zeros(top.shape)
+    for c in range(logits.shape[-1]):
+        total += np.exp(logits[..., c] - top)
+    gold = np.take_along_axis(logits, np.asarray(labels)[None, :, None], axis=2)[..., 0]
+    return top + np.log(total) - gold
 
 
 def loss_ratio_per_bin(
@@ -102,7 +107,13 @@ def loss_ratio_per_bin(
     pairs = min(len(dense_logits), len(pruned_logits))
     dense = cross_entropy(np.asarray(dense_logits)[:pairs], labels)
     pruned = cross_entropy(np.asarray(pruned_logits)[:pairs], labels)
-    ratios = (pruned / np.maximum(dense, EPSILON)).mean(axis=0)
+    return loss_ratio_from_losses(dense, pruned, bins, n_bins)
+
+
+def loss_ratio_from_losses(dense_losses: np.ndarray, pruned_losses: np.ndarray, bins: np.ndarray, n_bins: int) -> pd.DataFrame:
+    """loss_ratio_per_bin from per-model losses [M, N] already computed (model i with model i)."""
+    pairs = min(len(dense_losses), len(pruned_losses))
+    ratios = (pruned_losses[:pairs] / np.maximum(dense_losses[:pairs], EPSILON)).mean(axis=0)
     return _per_bin_mean_sem(ratios, bins, n_bins)
 
 

@@ -14,11 +14,12 @@ import pandas as pd
 from pie.analysis.accuracy import accuracy_on_subsets
 from pie.analysis.classes import class_accuracy_change, class_distribution
 from pie.analysis.examples import pie_examples
-from pie.analysis.influence import loss_ratio_per_bin, per_bin_share
+from pie.analysis.influence import cross_entropy, loss_ratio_from_losses, per_bin_share
 from pie.analysis.stability import bootstrap_pie_percent, pie_stability
 from pie.analysis.summary import pair_row, pie_rows
 from pie.analysis.text import text_ratios
-from pie.pies.single_label import single_label_pie_table
+from pie.pies.modal import vote_counts
+from pie.pies.single_label import pie_table_from_votes, single_label_pie_table
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,19 @@ class SplitArrays:
 
 
 @dataclass(frozen=True)
+class DenseTrainSplit:
+    """What A5 needs of the dense population on the train split, computed once per population:
+    per-model losses [Md, T] in the order the pairs align models, and vote counts [T, C]."""
+
+    losses: np.ndarray
+    votes: np.ndarray
+
+    @classmethod
+    def of(cls, logits: np.ndarray, labels: np.ndarray) -> "DenseTrainSplit":
+        return cls(losses=cross_entropy(logits, labels), votes=vote_counts(logits))
+
+
+@dataclass(frozen=True)
 class PairInputs:
     test: SplitArrays
     example_ids: np.ndarray
@@ -40,6 +54,7 @@ class PairInputs:
     text_measures: pd.DataFrame | None = None  # one row per test example
     train: SplitArrays | None = None  # final-epoch train logits, for PIEs on the train split (A5)
     train_bins: np.ndarray | None = None  # EL2N bin of each train example (A5)
+    dense_train: DenseTrainSplit | None = None  # precomputed from train.dense when given
     n_bins: int = 20
 
 
@@ -68,9 +83,10 @@ def _accuracy(test: SplitArrays, result) -> dict:
 
 def _influence(inputs: PairInputs, tie: str) -> pd.DataFrame:
     train = inputs.train
-    train_pies = single_label_pie_table(train.dense, train.pruned, tie).is_pie
+    dense = inputs.dense_train or DenseTrainSplit.of(train.dense, train.labels)
+    train_pies = pie_table_from_votes(dense.votes, vote_counts(train.pruned), tie).is_pie
     share = per_bin_share(inputs.train_bins, train_pies, inputs.n_bins)
-    ratio = loss_ratio_per_bin(train.dense, train.pruned, train.labels, inputs.train_bins, inputs.n_bins)
+    ratio = loss_ratio_from_losses(dense.losses, cross_entropy(train.pruned, train.labels), inputs.train_bins, inputs.n_bins)
     return pd.DataFrame({
         "bin": share["bin"], "examples": share["examples"], "pie_share": share["share"],
         "loss_ratio": ratio["mean"], "loss_ratio_sem": ratio["sem"],

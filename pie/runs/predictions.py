@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,11 +18,19 @@ class BadPredictionFile(ValueError):
     """A prediction file that is missing, unreadable or disagrees with its manifest."""
 
 
+PREDICTIONS_DIR = "predictions"
+
+
 @dataclass(frozen=True)
 class Predictions:
-    example_ids: np.ndarray  # str[N]
+    ids: pa.Array  # string[N], kept in Arrow: comparing runs' ids stays in C++
     labels: np.ndarray  # int64[N]
     logits: np.ndarray  # float32[N, C]
+
+    @property
+    def example_ids(self) -> np.ndarray:
+        """str[N] as a numpy object array."""
+        return np.asarray(self.ids.to_pylist(), dtype=object)
 
 
 def write_predictions(path: str | os.PathLike, example_ids, labels, logits: np.ndarray) -> dict:
@@ -45,13 +54,14 @@ def read_predictions(path: str | os.PathLike, record: dict | None = None) -> Pre
     path = Path(path)
     if not path.exists():
         raise BadPredictionFile(f"prediction file {path} is missing")
-    if record is not None and sha256_file(path) != record["sha256"]:
+    content = path.read_bytes()
+    if record is not None and hashlib.sha256(content).hexdigest() != record["sha256"]:
         raise BadPredictionFile(
             f"prediction file {path} does not match the checksum in its manifest "
             "(truncated or modified after the run finished); rerun that run"
         )
     try:
-        table = pq.read_table(path)
+        table = pq.read_table(pa.BufferReader(content))
         logits_column = table.column("logits").combine_chunks()
         classes = logits_column.type.list_size
         logits = logits_column.flatten().to_numpy(zero_copy_only=False).reshape(-1, classes)
@@ -63,7 +73,7 @@ def read_predictions(path: str | os.PathLike, record: dict | None = None) -> Pre
             f"({record['rows']}, {record['classes']})"
         )
     return Predictions(
-        example_ids=np.asarray(table.column("example_id").to_pylist(), dtype=object),
+        ids=table.column("example_id").combine_chunks(),
         labels=table.column("label").to_numpy(),
         logits=logits.astype(np.float32, copy=False),
     )

@@ -9,10 +9,9 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from pie.runs.predictions import write_predictions
+from pie.runs.predictions import PREDICTIONS_DIR, write_predictions
 
 log = logging.getLogger(__name__)
-PREDICTIONS_DIR = "predictions"
 
 
 class PredictionWriter(L.Callback):
