@@ -389,13 +389,14 @@ def agreeing(predictions, n_models, num_classes=3):
 def test_pie_stability_is_one_when_all_models_agree():
     dense = agreeing([0, 1, 2, 0, 1], 8)
     pruned = agreeing([0, 2, 2, 1, 1], 6)
-    table = pie_stability(dense, pruned, n_repeats=4, rng=np.random.default_rng(0))
+    table = pie_stability(dense, pruned, sizes=[3, 5, 6], n_repeats=4, rng=np.random.default_rng(0))
     assert list(table.columns) == ["m", "disjoint", "repeats", "jaccard_mean", "jaccard_std"]
     assert table["m"].tolist() == [3, 5, 6]
     assert table["disjoint"].tolist() == [True, False, False]
     assert table["repeats"].tolist() == [4, 4, 4]
     assert table["jaccard_mean"].tolist() == [1.0, 1.0, 1.0]
     assert table["jaccard_std"].tolist() == [0.0, 0.0, 0.0]
+    assert pie_stability(dense, pruned, n_repeats=2, rng=np.random.default_rng(0))["m"].tolist() == [3]
 
 
 def test_pie_stability_sizes_and_determinism():
@@ -408,9 +409,11 @@ def test_pie_stability_sizes_and_determinism():
     again = pie_stability(dense, pruned, sizes=[1, 2, 4], n_repeats=5, rng=np.random.default_rng(1))
     pd.testing.assert_frame_equal(first, again)
     default = pie_stability(dense, pruned, n_repeats=2, rng=np.random.default_rng(0))
-    assert default["m"].tolist() == [3, 5, 6]
+    assert default["m"].tolist() == [3] and default["disjoint"].tolist() == [True]
     small = pie_stability(dense[:2], pruned, n_repeats=2, rng=np.random.default_rng(0))
-    assert small["m"].tolist() == [2]
+    assert small["m"].tolist() == [1]
+    single_model = pie_stability(dense[:1], pruned, n_repeats=2, rng=np.random.default_rng(0))
+    assert single_model["m"].tolist() == [1] and single_model["disjoint"].tolist() == [False]
     single = pie_stability(dense, pruned, sizes=[3], n_repeats=1, rng=np.random.default_rng(0))
     assert math.isnan(single.loc[0, "jaccard_std"])
     with pytest.raises(ValueError):
@@ -419,11 +422,14 @@ def test_pie_stability_sizes_and_determinism():
         pie_stability(dense, pruned)
 
 
-def test_bootstrap_pie_percent_is_a_point_when_models_agree():
-    result = bootstrap_pie_percent(
-        agreeing([0, 1, 2, 0, 1], 4), agreeing([0, 2, 2, 1, 1], 3), np.random.default_rng(0), n_boot=50
-    )
-    assert result == {"percent": 40.0, "low": 40.0, "high": 40.0}
+def test_bootstrap_pie_percent_is_a_point_when_no_or_every_example_is_a_pie():
+    """Resampling examples cannot move 0% or 100%; 2 PIEs of 5 give an interval around 40%."""
+    none = bootstrap_pie_percent(agreeing([0, 1, 2, 0, 1], 4), agreeing([0, 1, 2, 0, 1], 3), np.random.default_rng(0), n_boot=50)
+    assert none == {"percent": 0.0, "low": 0.0, "high": 0.0}
+    every = bootstrap_pie_percent(agreeing([0, 1, 2], 4), agreeing([1, 2, 0], 3), np.random.default_rng(0), n_boot=50)
+    assert every == {"percent": 100.0, "low": 100.0, "high": 100.0}
+    some = bootstrap_pie_percent(agreeing([0, 1, 2, 0, 1], 4), agreeing([0, 2, 2, 1, 1], 3), np.random.default_rng(0), n_boot=200)
+    assert some["percent"] == 40.0 and some["low"] < 40.0 < some["high"]
 
 
 def test_bootstrap_pie_percent_interval_contains_estimate():

@@ -43,7 +43,7 @@ def test_tables_hold_the_analyses(report):
     text = pd.read_csv(report / "text.csv")
     assert {"tokens", "flesch_reading_ease", "difficult_words"} <= set(text["measure"])
     stability = pd.read_csv(report / "stability.csv")
-    assert set(stability["m"]) == {3} and stability["jaccard_mean"].between(0, 1).all()
+    assert set(stability["m"]) == {1} and stability["disjoint"].all() and stability["jaccard_mean"].between(0, 1).all()
     effectiveness = pd.read_csv(report / "effectiveness.csv")
     assert effectiveness["method"].iloc[0] == "dense" and list(effectiveness["seeds"]) == [3, 3, 3]
     pies = pd.read_parquet(report / "pies.parquet")
