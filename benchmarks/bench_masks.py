@@ -4,7 +4,8 @@ For magnitude (layer-wise and global), impact and random scores, times pie's
 `prune_to_sparsity`, including computing the scores from the weights (and gradients), against the
 reference code's algorithm in NumPy: a per-tensor (or global) `np.percentile` threshold with a
 strict `<` rule, and for random pruning `np.random.choice` followed by a Python loop zeroing one
-entry at a time. Prints a Markdown table; writes nothing.
+entry at a time. One more row gives both sides the impact scores, to time the selection alone.
+Prints a Markdown table; writes nothing.
 Run: .venv/bin/python benchmarks/bench_masks.py
 """
 
@@ -113,6 +114,15 @@ def reference_impact(weights: dict, grads: dict, masks: dict) -> dict:
     return masks
 
 
+def reference_given(scores: dict, masks: dict) -> dict:
+    """Per tensor: percentile of the given scores over the remaining entries, then the strict rule."""
+    for name, score in scores.items():
+        mask = masks[name]
+        thr = np.percentile(score[mask == 1], SPARSITY * 100)
+        mask[score < thr] = 0
+    return masks
+
+
 def reference_random(masks: dict, looped: set[str]) -> tuple[dict, float]:
     """np.random.choice of the remaining entries to remove, then a Python loop zeroing each.
 
@@ -162,32 +172,59 @@ def main() -> int:
     def numpy_masks():
         return ({name: np.ones(w.shape, dtype=np.float32) for name, w in weights.items()},)
 
-    ours = {
-        "magnitude, layer-wise": lambda m: prune_to_sparsity(magnitude(params), m, SPARSITY, "layerwise"),
-        "magnitude, global": lambda m: prune_to_sparsity(magnitude(params), m, SPARSITY, "global"),
-        "impact, layer-wise": lambda m: prune_to_sparsity(
-            {name: (p * grads[name]).abs() for name, p in params.items()}, m, SPARSITY, "layerwise"
+    def given_torch():
+        return {name: (p * grads[name]).abs() for name, p in params.items()}, full_masks(params)
+
+    def given_numpy():
+        return {name: np.abs(w * np_grads[name]) for name, w in weights.items()}, numpy_masks()[0]
+
+    cases = [  # method, pie and its setup, the reference and its setup (None: the random pruner)
+        (
+            "magnitude, layer-wise",
+            lambda m: prune_to_sparsity(magnitude(params), m, SPARSITY, "layerwise"), torch_masks,
+            lambda m: reference_layerwise(weights, m), numpy_masks,
         ),
-        "random, layer-wise": lambda m: prune_to_sparsity(
-            {n: torch.rand(p.shape, generator=torch.Generator().manual_seed(0)) for n, p in params.items()},
-            m, SPARSITY, "layerwise",
+        (
+            "magnitude, global",
+            lambda m: prune_to_sparsity(magnitude(params), m, SPARSITY, "global"), torch_masks,
+            lambda m: reference_global(weights, m), numpy_masks,
         ),
-    }
-    refs = {
-        "magnitude, layer-wise": lambda m: reference_layerwise(weights, m),
-        "magnitude, global": lambda m: reference_global(weights, m),
-        "impact, layer-wise": lambda m: reference_impact(weights, np_grads, m),
-    }
+        (
+            "impact, layer-wise",
+            lambda m: prune_to_sparsity(
+                {name: (p * grads[name]).abs() for name, p in params.items()}, m, SPARSITY, "layerwise"
+            ),
+            torch_masks,
+            lambda m: reference_impact(weights, np_grads, m), numpy_masks,
+        ),
+        (
+            "impact, layer-wise, scores given",
+            lambda scores, m: prune_to_sparsity(scores, m, SPARSITY, "layerwise"), given_torch,
+            reference_given, given_numpy,
+        ),
+        (
+            "random, layer-wise",
+            lambda m: prune_to_sparsity(
+                {n: torch.rand(p.shape, generator=torch.Generator().manual_seed(0)) for n, p in params.items()},
+                m,
+                SPARSITY,
+                "layerwise",
+            ),
+            torch_masks,
+            None, None,
+        ),
+    ]
     looped = {name for name in params if name.startswith(LOOP_PREFIX)}
 
     rows = []
-    for method, fn in ours.items():
-        ours_s, ours_masks = timed(fn, torch_masks, REPEATS)
+    for method, ours, ours_setup, ref, ref_setup in cases:
+        ours_s, ours_masks = timed(ours, ours_setup, REPEATS)
         ours_sparsity = sparsity(ours_masks)
         if abs(ours_sparsity - SPARSITY) > 1e-4:
             raise SystemExit(f"{method}: pie reached sparsity {ours_sparsity:.6f}, not {SPARSITY}")
-        if method in refs:
-            ref_s, ref_masks = timed(refs[method], numpy_masks, REPEATS)
+        del ours_masks
+        if ref is not None:
+            ref_s, ref_masks = timed(ref, ref_setup, REPEATS)
             note = f"median of {REPEATS} runs each"
         else:
             ones = {name: torch.ones(p.shape) for name, p in params.items()}
@@ -198,6 +235,7 @@ def main() -> int:
                 f"{len(looped)} of {len(params)} tensors ({share:.1%} of the weights)"
             )
         rows.append((method, ours_s, ref_s, ours_sparsity, sparsity(ref_masks), note))
+        del ref_masks
 
     memory = (
         f"The allocator keeps freed memory and {WARM_MIB} MiB of heap are touched first"
@@ -214,9 +252,10 @@ def main() -> int:
         f"Python {platform.python_version()}.\n"
     )
     print(
-        "Wall-clock seconds; pie's time includes computing its scores from the weights (and the fixed "
-        f"gradients), the reference's its |w| or |w*g|. {memory}, and every timed run follows an "
-        "untimed warm-up, so first-touch page faults are timed on neither side.\n"
+        "Wall-clock seconds; both sides compute their scores (|w|, |w*g| with fixed gradients, uniform) "
+        "inside the timed region, except in the row with scores given. "
+        f"{memory}, and every timed run follows an untimed warm-up, so first-touch page faults are "
+        "timed on neither side.\n"
     )
     print("| method | pie (s) | reference (s) | speed-up | pie sparsity | reference sparsity | timing |")
     print("|---|---:|---:|---:|---:|---:|---|")

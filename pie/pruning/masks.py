@@ -4,12 +4,13 @@ A mask is a bool tensor per parameter (True = kept). Pruning only ever removes k
 masks are monotone over steps; entries are removed in order of increasing score, ties broken by
 flat index, so the achieved sparsity equals the target up to rounding to whole weights.
 
-On CPU the selection runs in NumPy, a tensor (or, for the global scope, all tensors) at a time on
-torch.get_num_threads() threads: a systematic sample of the kept scores gives a narrow window
-that holds the k-th lowest score; one pass with two comparisons drops every kept score below
-the window and lists the few inside it, and an exact selection among those finishes the job.
-The result is identical to sorting the kept scores; inputs that defeat the window (NaN scores, a
-sample that missed) and tensors off the CPU take the exact torch path.
+On CPU the selection runs in NumPy, on torch.get_num_threads() threads (one tensor per thread;
+for the global scope, the tensors' passes). A systematic sample of the kept scores gives a narrow
+window that holds the k-th lowest score; one pass with two comparisons drops every kept score
+below the window and lists the few inside it, and an exact selection among those finishes the
+job (small inputs are simply sorted). The result is identical to a stable sort of the kept
+scores; a window that misses is resampled and widened, and NaN scores, repeated misses and
+tensors off the CPU take the exact torch path.
 """
 
 from __future__ import annotations

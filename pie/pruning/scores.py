@@ -36,7 +36,7 @@ def magnitude(params: Mapping[str, torch.Tensor], inputs: ScoreInputs | None = N
 def impact(params: Mapping[str, torch.Tensor], inputs: ScoreInputs) -> dict[str, torch.Tensor]:
     """|w ⊙ ∂L/∂w|: impact-based pruning (IIBP, IBP-AI), a first-order estimate of the loss change."""
     gradients = inputs.gradients()
-    return {name: (p.detach() * gradients[name].to(p.device)).abs() for name, p in params.items()}
+    return {name: (p.detach() * gradients[name].to(p.device)).abs_() for name, p in params.items()}
 
 
 def random(params: Mapping[str, torch.Tensor], inputs: ScoreInputs) -> dict[str, torch.Tensor]:
