@@ -8,13 +8,11 @@ dense population's model setup in identify_pies.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from pie.runs.discovery import Run, discover
-from pie.runs.weights import WEIGHTS_DIR, load_weights
-from pie.training import StartFrom, build_components, train
+from pie.runs.weights import read_final_weights
+from pie.training import StartFrom, train
 
 
 def find_dense_run(source: str, seed: int) -> Run:
@@ -53,31 +51,23 @@ def branch_config(cfg: DictConfig, dense: Run) -> DictConfig:
     return merged
 
 
-def rewind_state_for(merged: DictConfig, dense: Run, init_state):
-    """Rewinding in a branch goes to the dense run's weights at initialisation (step 0)."""
+def rewinds_to_init(merged: DictConfig) -> bool:
+    """Rewinding in a branch goes to the dense run's weights at initialisation (step 0) only."""
     step = merged.pruning.get("rewind_step")
-    if step is None:
-        return None
-    if step != 0:
+    if step is not None and step != 0:
         raise ValueError(
             f"pruning.rewind_step={step}: branches rewind to initialisation only (step 0); late "
             "rewinding needs the in-training schedule (train.py)"
         )
-    return init_state
+    return step == 0
 
 
 def branch(cfg: DictConfig) -> dict:
     """Run one branch; returns its manifest (skips it when already complete)."""
     dense = find_dense_run(str(cfg.source), int(cfg.seed))
-    weights_record = dense.manifest.get("weights", {}).get("final")
-    if weights_record is None:
-        raise FileNotFoundError(f"dense run {dense.directory} saved no final weights; rerun it with this version of pie")
     merged = branch_config(cfg, dense)
-    init = build_components(merged).network.state_dict()
-    state, _ = load_weights(Path(dense.directory) / WEIGHTS_DIR / weights_record["file"])
+    state, _ = read_final_weights(dense.directory, dense.manifest)
     start = StartFrom(
-        weights=state,
-        init_sha256=dense.manifest["weights"]["init_sha256"],
-        rewind_state=rewind_state_for(merged, dense, init),
+        weights=state, init_sha256=dense.manifest["weights"]["init_sha256"], rewind_to_init=rewinds_to_init(merged),
     )
     return train(merged, start=start)

@@ -3,21 +3,17 @@ shapes included), e.g. to predict with it again or to branch from it."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from omegaconf import OmegaConf, open_dict
 
 from pie.pruning.structured import reshape_to
 from pie.runs.discovery import Run
-from pie.runs.weights import WEIGHTS_DIR, load_weights
+from pie.runs.weights import read_final_weights
 from pie.training import Components, build_components
 
 
 def restore(run: Run, cache_dir: str | None = None) -> tuple[Components, dict]:
     """(components with the run's final weights loaded, masks) for a complete run."""
-    record = run.manifest.get("weights", {}).get("final")
-    if record is None:
-        raise FileNotFoundError(f"run {run.directory} saved no final weights")
+    state, masks = read_final_weights(run.directory, run.manifest)
     cfg = OmegaConf.create(run.manifest["config"])
     if cache_dir is not None:
         with open_dict(cfg):
@@ -26,6 +22,5 @@ def restore(run: Run, cache_dir: str | None = None) -> tuple[Components, dict]:
     structure = run.manifest["pruning"].get("structure")
     if structure:
         reshape_to(parts.network, structure)
-    state, masks = load_weights(Path(run.directory) / WEIGHTS_DIR / record["file"])
     parts.network.load_state_dict(state)
     return parts, masks

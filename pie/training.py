@@ -47,11 +47,12 @@ class Components:
 
 @dataclass(frozen=True)
 class StartFrom:
-    """A branch's starting point: the dense run's final weights, and the state to rewind to."""
+    """A branch's starting point: the dense run's final weights, the hash of its initial weights,
+    and whether the pruning method rewinds to them (the rebuilt initialisation is kept then)."""
 
     weights: Mapping[str, torch.Tensor]
     init_sha256: str
-    rewind_state: Mapping[str, torch.Tensor] | None
+    rewind_to_init: bool
 
 
 def _plain(cfg: DictConfig, keys) -> dict:
@@ -175,8 +176,9 @@ def train(cfg: DictConfig, start: StartFrom | None = None) -> dict:
                 "the rebuilt initial weights differ from the dense run's (package versions or data "
                 "changed since it ran); branch from dense runs made with this installation"
             )
+        if start.rewind_to_init:
+            rewind_state = {k: v.detach().clone() for k, v in parts.network.state_dict().items()}
         parts.network.load_state_dict(start.weights)
-        rewind_state = start.rewind_state
     label = f"[{parts.data.name} {cfg.model.name} {method_label(cfg, schedule)} s={schedule.final_sparsity:g} seed={cfg.seed}]"
     writer = PredictionWriter(run_dir, parts.datamodule, cfg.predictions.train_after_epochs)
     pruner = make_pruner(cfg, schedule, rewind_state)

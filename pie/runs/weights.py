@@ -43,3 +43,11 @@ def load_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
     masks = {k[len(MASK_PREFIX):]: v for k, v in tensors.items() if k.startswith(MASK_PREFIX)}
     state = {k: v for k, v in tensors.items() if not k.startswith(MASK_PREFIX)}
     return state, masks
+
+
+def read_final_weights(run_dir: str | os.PathLike, manifest: dict) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """(state dict, masks) a complete run saved at its end; a clear error when it saved none."""
+    record = manifest.get("weights", {}).get("final")
+    if record is None:
+        raise FileNotFoundError(f"run {run_dir} saved no final weights; rerun it with this version of pie")
+    return load_weights(Path(run_dir) / WEIGHTS_DIR / record["file"])
