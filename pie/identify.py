@@ -37,7 +37,8 @@ from pie.runs.predictions import BadPredictionFile
 
 log = logging.getLogger(__name__)
 SPLITS = ("test", "validation", "train")
-TABLES = ("summary", "effectiveness", "accuracy", "classes", "class_change", "influence", "text", "stability", "examples")
+# Per-example / per-class / per-bin tables of each pair, stacked over pairs with its identity.
+PAIR_FRAMES = ("pies", "classes", "class_change", "influence", "text", "stability", "examples")
 
 
 @dataclass(frozen=True)
@@ -183,7 +184,7 @@ def identify(
             identity = _identity(pruned_key)
             rows["summary"].append({**identity, **result.summary})
             rows["accuracy"].append({**identity, **result.accuracy})
-            for name in ("pies", "classes", "class_change", "influence", "text", "stability", "examples"):
+            for name in PAIR_FRAMES:
                 frame = getattr(result, name)
                 if len(frame):
                     rows[name].append(frame.assign(**identity))
@@ -200,7 +201,7 @@ def _assemble(rows, runs, populations) -> dict[str, pd.DataFrame]:
     identity = ["dataset", "model", "method", "sparsity", "model_key"]
     tables = {"summary": pd.DataFrame(rows["summary"]).sort_values(["dataset", "model", "model_key", "sparsity", "method"], kind="stable"),
               "accuracy": pd.DataFrame(rows["accuracy"])}
-    for name in ("pies", "classes", "class_change", "influence", "text", "stability", "examples"):
+    for name in PAIR_FRAMES:
         if rows[name]:
             frame = pd.concat(rows[name], ignore_index=True)
             tables[name] = frame[identity + [c for c in frame.columns if c not in identity]]

@@ -15,7 +15,7 @@ from pie.analysis.accuracy import accuracy_on_subsets
 from pie.analysis.classes import class_accuracy_change, class_distribution
 from pie.analysis.examples import pie_examples
 from pie.analysis.influence import cross_entropy, loss_ratio_from_losses, per_bin_share
-from pie.analysis.stability import bootstrap_pie_percent, pie_stability
+from pie.analysis.stability import bootstrap_percent, pie_stability
 from pie.analysis.summary import pair_row, pie_rows
 from pie.analysis.text import text_ratios
 from pie.pies.modal import vote_counts
@@ -98,7 +98,7 @@ def analyse_pair(inputs: PairInputs, rng: np.random.Generator, tie: str = "lowes
     """A2-A8 for one pair (A1, effectiveness, needs only the runs' metrics and is done apart)."""
     test = inputs.test
     result = single_label_pie_table(test.dense, test.pruned, tie)
-    interval = bootstrap_pie_percent(test.dense, test.pruned, rng, n_boot=n_boot, tie=tie)
+    interval = bootstrap_percent(result.is_pie, result.considered, rng, n_boot=n_boot)
     num_classes = test.dense.shape[2]
     analyses = PairAnalyses(
         summary={**pair_row(test.dense, test.pruned, test.labels, result),

@@ -118,13 +118,22 @@ def bootstrap_pie_percent(
     interval then often misses the estimate); seed-to-seed variability is what pie_stability
     measures instead.
     """
-    rng = _require_rng(rng)
     result = pie_table_from_votes(one_hot_predictions(dense_logits).sum(0), one_hot_predictions(pruned_logits).sum(0), tie)
-    is_pie, considered = result.is_pie.astype(np.int32), result.considered.astype(np.int32)
+    return bootstrap_percent(result.is_pie, result.considered, rng, n_boot, level)
+
+
+def bootstrap_percent(is_pie: np.ndarray, considered: np.ndarray, rng: np.random.Generator,
+                      n_boot: int = 1000, level: float = 0.95) -> dict:
+    """% PIEs of the considered examples with a percentile bootstrap interval over examples, from
+    PIE verdicts already computed (see bootstrap_pie_percent)."""
+    rng = _require_rng(rng)
+    is_pie, considered = np.asarray(is_pie, dtype=np.int32), np.asarray(considered, dtype=np.int32)
     n = len(is_pie)
+    chunk = max(1, (1 << 22) // n)
     percents = []
-    for start in range(0, n_boot, max(1, (1 << 22) // n)):
-        draws = rng.integers(0, n, size=(min(max(1, (1 << 22) // n), n_boot - start), n))
+    for start in range(0, n_boot, chunk):
+        draws = rng.integers(0, n, size=(min(chunk, n_boot - start), n))
         percents.append(100.0 * is_pie[draws].sum(1) / np.maximum(considered[draws].sum(1), 1))
     low, high = np.percentile(np.concatenate(percents), [50 * (1 - level), 50 * (1 + level)])
-    return {"percent": 100.0 * result.pie_fraction, "low": float(low), "high": float(high)}
+    total = int(considered.sum())
+    return {"percent": 100.0 * is_pie.sum() / total if total else float("nan"), "low": float(low), "high": float(high)}

@@ -19,12 +19,11 @@ log = logging.getLogger(__name__)
 class StructuredPruningCallback(L.Callback):
     """Head and FFN ratio = the step's sparsity; importance "magnitude" or "random" (seeded)."""
 
-    masks: dict = {}
-
     def __init__(self, schedule: Schedule, importance: str = "magnitude", random_seed: int = 0):
         if len(schedule.steps) > 1 or any(s.after_step is not None for s in schedule.steps):
             raise ValueError("structured pruning supports one pruning step at an epoch boundary or before training")
         self.schedule, self.importance = schedule, importance
+        self.masks: dict = {}  # nothing is masked: removed units are gone from the weights
         self.generator = torch.Generator().manual_seed(int(random_seed))
         self.report: dict = {}
         self.parameters_before = 0
