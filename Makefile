@@ -6,7 +6,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup demo test test-fast bench clean
+WEKA_DIR := $(or $(PIE_CACHE_DIR),.cache/pie)/weka
+
+.PHONY: help setup demo demo-multilabel weka-data test test-fast bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -25,6 +27,17 @@ demo: setup  ## the offline demo study: 10 seeds x (dense, 0.5, 0.9, 0.99), then
 	$(BIN)/python train.py -m experiment=demo && \
 	$(BIN)/python identify_pies.py multirun/demo --min-seeds 10 --out results/demo && \
 	echo "demo wall time: $$(( $$(date +%s) - start )) s"
+
+weka-data:  ## the Reuters corn/grain ARFF files (multi-label demo data) from Debian's weka package, unpacked, not installed
+	@if [ -f $(WEKA_DIR)/usr/share/doc/weka/examples/ReutersCorn-train.arff ]; then echo "weka data in $(WEKA_DIR)"; else \
+	  mkdir -p $(WEKA_DIR) && cd $(WEKA_DIR) && apt-get download weka && dpkg-deb -x weka_*.deb . && rm -f weka_*.deb && \
+	  echo "weka data in $(WEKA_DIR)"; fi
+
+demo-multilabel: setup weka-data  ## multi-label demo: BiLSTM on Reuters corn/grain, 5 seeds x (dense, MP-AI 0.9), then identify_pies
+	@start=$$(date +%s); \
+	$(BIN)/python train.py -m experiment=demo_multilabel && \
+	$(BIN)/python identify_pies.py multirun/demo_multilabel --min-seeds 5 --out results/demo_multilabel && \
+	echo "multi-label demo wall time: $$(( $$(date +%s) - start )) s"
 
 test: setup  ## the full test suite
 	$(BIN)/python -m pytest

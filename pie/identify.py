@@ -22,8 +22,9 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from pie.analysis.effectiveness import effectiveness_table
-from pie.analysis.influence import el2n, rank_bins
+from pie.analysis.influence import el2n, el2n_multi_label, rank_bins
 from pie.analysis.pair import DenseTrainSplit, PairInputs, SplitArrays, analyse_pair
+from pie.analysis.pair_multi_label import DenseTrainDecisions, analyse_multi_label_pair, dense_row_multi_label
 from pie.analysis.summary import dense_row
 from pie.analysis.text import text_measures
 from pie.data.pronunciations import install_cmudict_for_nltk
@@ -67,8 +68,14 @@ def _split_arrays(dense: PopulationLogits, pruned: PopulationLogits, what: str) 
     if not dense.same_examples(pruned):
         raise ValueError(f"the dense and pruned populations predict different examples for {what}")
     shared = [s for s in dense.seeds if s in set(pruned.seeds)]
-    dense_order = _order(dense.seeds, shared)
-    return SplitArrays(dense.logits[dense_order], pruned.logits[_order(pruned.seeds, shared)], dense.labels), dense_order
+    dense_order, pruned_order = _order(dense.seeds, shared), _order(pruned.seeds, shared)
+    arrays = SplitArrays(
+        dense.logits[dense_order], pruned.logits[pruned_order], dense.labels,
+        dense.thresholds[dense_order], pruned.thresholds[pruned_order],
+    )
+    if arrays.multi_label and (np.isnan(arrays.dense_thresholds).any() or np.isnan(arrays.pruned_thresholds).any()):
+        raise ValueError(f"multi-label runs without a decision threshold in their manifest ({what}); rerun them")
+    return arrays, dense_order
 
 
 def _dataset_texts(run, split: str, cache_dir: Path) -> tuple[list[str], tuple[str, ...], pd.DataFrame]:
@@ -80,7 +87,7 @@ def _dataset_texts(run, split: str, cache_dir: Path) -> tuple[list[str], tuple[s
             f"the dataset of {run.directory} no longer matches its fingerprint (the installed data "
             "changed); the texts cannot be joined to the predictions"
         )
-    texts = list(data.splits[split]["text"])
+    texts = data.display_texts(split)
     path = cache_dir / "text_measures" / f"{data.name}-{data.fingerprint}-{split}.parquet"
     if path.exists():
         measures = pd.read_parquet(path)
@@ -113,7 +120,9 @@ def _train_split(dense_key, pruned_key, cache, dense_train) -> tuple[SplitArrays
         log.warning("no train-split analysis (A5) for %s: %s", pruned_key.label(), error)
         return None, None
     if tuple(order) not in dense_train:
-        dense_train[tuple(order)] = DenseTrainSplit.of(arrays.dense, arrays.labels)
+        dense_train[tuple(order)] = (
+            DenseTrainDecisions.of(arrays) if arrays.multi_label else DenseTrainSplit.of(arrays.dense, arrays.labels)
+        )
     return arrays, dense_train[tuple(order)]
 
 
@@ -124,7 +133,21 @@ def _el2n_bins(dense_key, cache, n_bins: int = 20) -> np.ndarray | None:
     except BadPredictionFile as error:
         log.warning("no EL2N analysis (A5): %s", error)
         return None
-    return rank_bins(el2n(first.logits, first.labels), n_bins)
+    scores = el2n_multi_label(first.logits, first.labels) if first.labels.ndim == 2 else el2n(first.logits, first.labels)
+    return rank_bins(scores, n_bins)
+
+
+def _dense_summary(dense: PopulationLogits, tie: str) -> dict:
+    if dense.labels.ndim == 2:
+        return dense_row_multi_label(dense.logits, dense.labels, dense.thresholds)
+    modal, tied = modal_from_votes(vote_counts(dense.logits), tie)
+    return dense_row(dense.logits, dense.labels, modal, tied)
+
+
+def _headline(manifest: dict) -> tuple[str, float]:
+    """The run's headline test metric: macro-F1 for multi-label data (as the paper), else accuracy."""
+    name = "macro_f1" if manifest["dataset"].get("multi_label") else "accuracy"
+    return name, manifest["metrics"]["test"][name]
 
 
 def identify(
@@ -163,8 +186,7 @@ def identify(
     setups = {}
     for dense_key, pruned_keys in sorted(by_dense.items()):
         dense = cache(dense_key, f"{split}_final")
-        modal, tied = modal_from_votes(vote_counts(dense.logits), tie)
-        rows["summary"].append({**_identity(dense_key), **dense_row(dense.logits, dense.labels, modal, tied)})
+        rows["summary"].append({**_identity(dense_key), **_dense_summary(dense, tie)})
         texts, label_names, measures = (None, (), None)
         if with_texts:
             texts, label_names, measures = _dataset_texts(populations[dense_key][0], split, cache_dir)
@@ -180,7 +202,10 @@ def identify(
                 texts=texts, label_names=label_names, text_measures=measures, train=train, train_bins=bins,
                 dense_train=dense_side,
             )
-            result = analyse_pair(inputs, rng, tie=tie, n_boot=n_boot)
+            if inputs.test.multi_label:
+                result = analyse_multi_label_pair(inputs, rng, n_boot=n_boot)
+            else:
+                result = analyse_pair(inputs, rng, tie=tie, n_boot=n_boot)
             identity = _identity(pruned_key)
             rows["summary"].append({**identity, **result.summary})
             rows["accuracy"].append({**identity, **result.accuracy})
@@ -208,7 +233,8 @@ def _assemble(rows, runs, populations) -> dict[str, pd.DataFrame]:
     members = {id(r) for group in populations.values() for r in group}
     tables["effectiveness"] = effectiveness_table(pd.DataFrame([
         {"dataset": r.manifest["dataset"]["name"], "model": r.manifest["model"]["name"], "method": r.manifest["pruning"]["method"],
-         "sparsity": round(float(r.manifest["pruning"]["target"]), 6), "seed": r.seed, "metric": r.manifest["metrics"]["test"]["accuracy"]}
+         "sparsity": round(float(r.manifest["pruning"]["target"]), 6), "seed": r.seed,
+         **dict(zip(("measure", "metric"), _headline(r.manifest)))}
         for r in runs if id(r) in members
     ]))
     return tables

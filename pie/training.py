@@ -21,7 +21,8 @@ from omegaconf import DictConfig, OmegaConf
 from pie.data.datamodule import TextDataModule
 from pie.data.dataset import TextClassificationData
 from pie.data.fingerprint import fingerprint_object
-from pie.models.module import Classifier, classification_metrics
+from pie.models.module import Classifier, classification_metrics, multilabel_metrics
+from pie.models.thresholds import tune_threshold
 from pie.pruning.callback import PruningCallback
 from pie.pruning.schedules import Schedule, check_sparsity
 from pie.pruning.structured_callback import StructuredPruningCallback
@@ -33,7 +34,7 @@ from pie.runs.predictions import PREDICTIONS_DIR
 from pie.runs.writer import PredictionWriter
 
 log = logging.getLogger(__name__)
-RESULT_KEYS = ("seed", "sparsity", "threads", "dataset", "model", "pruning", "selection", "trainer", "predictions", "branch")
+RESULT_KEYS = ("seed", "sparsity", "threads", "threshold", "dataset", "model", "pruning", "selection", "trainer", "predictions", "branch")
 
 
 @dataclass
@@ -65,7 +66,7 @@ def run_keys(cfg: DictConfig, schedule: Schedule) -> dict:
     pruning["pruning"]["schedule"].pop("sparsity", None)
     return {
         "run": fingerprint_object(_plain(cfg, RESULT_KEYS)),
-        "model": fingerprint_object(_plain(cfg, ["model", "trainer", "threads"])),
+        "model": fingerprint_object(_plain(cfg, ["model", "trainer", "threads", "threshold"])),
         "pruning": "dense" if not schedule.steps else fingerprint_object(pruning),
     }
 
@@ -100,7 +101,10 @@ def build_components(cfg: DictConfig) -> Components:
         data, tokenizer, batch_size=int(cfg.model.batch_size), eval_batch_size=int(cfg.model.eval_batch_size),
         cache_dir=cfg.paths.cache_dir, pad_to_max_length=bool(cfg.model.pad_to_max_length),
     )
-    module = Classifier(network, instantiate(cfg.model.optimizer), data.num_classes)
+    module = Classifier(
+        network, instantiate(cfg.model.optimizer), data.num_classes, multi_label=data.multi_label,
+        collect_train_logits=data.multi_label and cfg.threshold.tune_on == "train_epoch",
+    )
     return Components(data, network, datamodule, module, state_sha256(network.state_dict()))
 
 
@@ -122,6 +126,32 @@ def make_pruner(cfg: DictConfig, schedule: Schedule, rewind_state=None):
         gradient_mode=gradients.get("mode", "eval"),
         random_seed=int(cfg.seed),
     )
+
+
+THRESHOLD_SOURCES = ("validation", "train_epoch")
+
+
+def check_threshold(cfg: DictConfig) -> None:
+    if cfg.threshold.tune_on not in THRESHOLD_SOURCES:
+        raise ValueError(f"threshold.tune_on must be one of {', '.join(THRESHOLD_SOURCES)}, got {cfg.threshold.tune_on!r}")
+
+
+def decision_threshold(cfg: DictConfig, module: Classifier, final_logits: Mapping, datamodule: TextDataModule) -> dict:
+    """A multi-label run's τ: best macro-F1 on the final validation logits (eval mode), or on the
+    last training epoch's logits (train mode, weights changing: the reference's way)."""
+    if cfg.threshold.tune_on == "validation":
+        logits, targets = final_logits["validation"], datamodule.labels("validation")
+    else:
+        logits, targets = module.train_epoch_outputs
+    tau, f1 = tune_threshold(logits, targets)
+    return {"value": tau, "tuned_on": cfg.threshold.tune_on, "macro_f1": f1}
+
+
+def run_metrics(final_logits: Mapping, datamodule: TextDataModule, threshold: dict | None) -> dict:
+    """Validation and test metrics: accuracy and macro-F1, or the multi-label set at τ."""
+    if threshold is None:
+        return {s: classification_metrics(final_logits[s], datamodule.labels(s)) for s in ("validation", "test")}
+    return {s: multilabel_metrics(final_logits[s], datamodule.labels(s), threshold["value"]) for s in ("validation", "test")}
 
 
 def _skip_if_complete(run_dir: Path, run_key: str) -> dict | None:
@@ -147,6 +177,7 @@ def train(cfg: DictConfig, start: StartFrom | None = None) -> dict:
     rebuilt initialisation must match that run's, so rewinding goes to the same weights.
     """
     schedule = build_schedule(cfg)
+    check_threshold(cfg)
     if schedule.steps and cfg.pruning.score is None and not cfg.pruning.get("structured"):
         raise ValueError(f"pruning={cfg.pruning.name} has no score function")
     keys = run_keys(cfg, schedule)
@@ -191,13 +222,10 @@ def train(cfg: DictConfig, start: StartFrom | None = None) -> dict:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r".*(does not have many workers|LeafSpec|isinstance\(treespec).*")
         trainer.fit(parts.module, datamodule=parts.datamodule)
-    test = parts.data.splits["test"]
-    log_predictions(logger, "test", test["id"], test["label"], writer.final_logits["test"])
-
-    metrics = {
-        split: classification_metrics(writer.final_logits[split], parts.datamodule.labels(split))
-        for split in ("validation", "test")
-    }
+    threshold = decision_threshold(cfg, parts.module, writer.final_logits, parts.datamodule) if parts.data.multi_label else None
+    metrics = run_metrics(writer.final_logits, parts.datamodule, threshold)
+    log_predictions(logger, "test", parts.data.splits["test"]["id"], parts.datamodule.labels("test"),
+                    writer.final_logits["test"], threshold and threshold["value"])
     weights = save_weights(run_dir / WEIGHTS_DIR / "final.safetensors", parts.network.state_dict(), pruner.masks)
     manifest.update(
         status=COMPLETE,
@@ -206,11 +234,13 @@ def train(cfg: DictConfig, start: StartFrom | None = None) -> dict:
         pruning={"method": method_label(cfg, schedule), "name": cfg.pruning.name, "scope": cfg.pruning.scope,
                  **pruner.summary(parts.network)},
         metrics=metrics,
+        threshold=threshold,
         epochs=schedule.max_epochs,
         predictions=writer.records,
         weights={"init_sha256": parts.init_sha256, "final": weights},
         wall_time_s=round(time.time() - started, 3),
     )
     write_manifest(run_dir, manifest)
-    log.info("%s done in %.1fs: test accuracy %.4f -> %s", label, time.time() - started, metrics["test"]["accuracy"], run_dir)
+    log.info("%s done in %.1fs: test accuracy %.4f, macro-F1 %.4f -> %s", label, time.time() - started,
+             metrics["test"]["accuracy"], metrics["test"]["macro_f1"], run_dir)
     return manifest

@@ -310,9 +310,62 @@ def test_prepare_dataset_dict_subsamples():
 
 
 def test_prepare_dataset_dict_missing_validation():
-    """A DatasetDict without "validation" raises ValueError naming the missing split."""
+    """A DatasetDict without "validation" and no validation fraction raises naming the split."""
     with pytest.raises(ValueError, match="validation"):
-        run_prepare(dataset_dict(include=("train", "test")))
+        run_prepare(dataset_dict(include=("train", "test")), splits={})
+
+
+def test_prepare_carves_validation_from_train():
+    """Without a validation split, splits.validation of train becomes validation (stratified,
+    disjoint, ids kept); test stays as given."""
+    source = dataset_dict(include=("train", "test"))
+    data = run_prepare(source, splits={"validation": 0.2})
+    assert [len(data.splits[s]) for s in SPLITS] == [16, 4, 8]
+    assert Counter(data.splits["validation"]["label"]) == {0: 2, 1: 2}
+    train, validation = set(data.splits["train"]["id"]), set(data.splits["validation"]["id"])
+    assert not train & validation and train | validation == set(source["train"]["id"])
+    assert data.splits["test"]["id"] == source["test"]["id"]
+
+
+# ---------------------------------------------------------------------------------------------
+# multi-label data and sentence pairs
+
+
+def multi_label_source(n=60):
+    """Label sets cycling through {}, {0}, {1}, {0, 2}, {1, 2}, {0, 1, 2}."""
+    cycle = [[], [0], [1], [0, 2], [1, 2], [0, 1, 2]]
+    return from_records([f"m-{i:02d}" for i in range(n)], [f"doc {i}" for i in range(n)],
+                        [cycle[i % 6] for i in range(n)], ["a", "b", "c"], multi_label=True)
+
+
+def test_multi_label_prepare_keeps_label_sets_and_strata():
+    """Multi-label data: the label combinations keep their proportions in every split; the
+    multi-hot array matches the label lists; describe() says multi_label."""
+    data = run_prepare(multi_label_source(), splits={"train": 0.5, "validation": 0.25, "test": 0.25})
+    assert data.multi_label and data.num_classes == 3 and data.label_names == ("a", "b", "c")
+    for split in SPLITS:
+        combinations = Counter(tuple(row) for row in data.splits[split]["label"])
+        assert len(combinations) == 6 and len(set(combinations.values())) == 1
+        hot = data.label_array(split)
+        assert hot.dtype == np.int8 and hot.shape == (len(data.splits[split]), 3)
+        assert [np.flatnonzero(r).tolist() for r in hot] == [sorted(r) for r in data.splits[split]["label"]]
+    assert data.describe()["multi_label"] is True and data.describe()["pairs"] is False
+
+
+def test_multi_label_subsample_is_stratified_by_combination():
+    data = run_prepare(multi_label_source(), max_train_examples=12)
+    assert Counter(tuple(r) for r in data.splits["train"]["label"]) == {c: 2 for c in [(), (0,), (1,), (0, 2), (1, 2), (0, 1, 2)]}
+
+
+def test_pairs_are_kept_and_joined_for_reading():
+    def pairs(split):
+        return from_records([f"{split}{i}" for i in range(4)], ["a man", "a dog", "a cat", "a cow"], [0, 1, 0, 1],
+                            ["x", "y"], text_pairs=["sleeps", "runs", "eats", "moos"])
+
+    data = run_prepare(datasets.DatasetDict({s: pairs(s) for s in SPLITS}), splits={})
+    assert data.has_pairs and data.splits["test"]["text_pair"] == ["sleeps", "runs", "eats", "moos"]
+    assert data.display_texts("test")[1] == "a dog [SEP] runs"
+    assert data.label_array("test").tolist() == [0, 1, 0, 1]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,10 +16,15 @@ def _share(counts: np.ndarray) -> np.ndarray:
 
 
 def class_distribution(labels: np.ndarray, is_pie: np.ndarray, num_classes: int) -> pd.DataFrame:
-    """Count and share of each gold class among all examples and among the PIEs."""
+    """Count and share of each gold class among all examples and among the PIEs. Multi-label
+    gold rows [N, C] count every class an example carries (shares of all label occurrences)."""
     labels = np.asarray(labels)
-    count_all = np.bincount(labels, minlength=num_classes)
-    count_pies = np.bincount(labels[np.asarray(is_pie, dtype=bool)], minlength=num_classes)
+    is_pie = np.asarray(is_pie, dtype=bool)
+    if labels.ndim == 2:
+        count_all, count_pies = labels.sum(axis=0, dtype=np.int64), labels[is_pie].sum(axis=0, dtype=np.int64)
+    else:
+        count_all = np.bincount(labels, minlength=num_classes)
+        count_pies = np.bincount(labels[is_pie], minlength=num_classes)
     return pd.DataFrame(
         {
             "class": np.arange(num_classes),
@@ -60,25 +65,32 @@ def class_accuracy_change(
     num_classes: int,
     alpha: float = 0.05,
 ) -> pd.DataFrame:
-    """Per class: mean recall of the dense and the pruned models, their change, Welch's t-test.
+    """Per class: mean recall of the dense and the pruned models, their change, Welch's t-test
+    (see class_score_change)."""
+    return class_score_change(
+        per_class_recall(dense_logits, labels, num_classes), per_class_recall(pruned_logits, labels, num_classes),
+        np.bincount(np.asarray(labels), minlength=num_classes), alpha,
+    )
 
-    t > 0 means the pruned models recall the class better. A class is tested only when it has
-    examples, each population has at least two models, and the recalls are not constant in both
-    populations (the t statistic is undefined there); otherwise t and p are NaN and the class is
-    not significant.
+
+def class_score_change(dense: np.ndarray, pruned: np.ndarray, support: np.ndarray, alpha: float = 0.05) -> pd.DataFrame:
+    """Per class: mean per-model score (recall, or F1 for multi-label) of the dense [Md, C] and the
+    pruned [Mp, C] models, their change, and Welch's t-test.
+
+    t > 0 means the pruned models score better. A class is tested only when it has examples, each
+    population has at least two models, and the scores are not constant in both populations (the
+    t statistic is undefined there); otherwise t and p are NaN and the class is not significant.
+    A NaN score (undefined for that model) counts as 0 in the means.
     """
-    dense = per_class_recall(dense_logits, labels, num_classes)
-    pruned = per_class_recall(pruned_logits, labels, num_classes)
-    support = np.bincount(np.asarray(labels), minlength=num_classes)
-    varies = (np.ptp(dense, axis=0) > 0) | (np.ptp(pruned, axis=0) > 0)
+    varies = (np.ptp(np.nan_to_num(dense), axis=0) > 0) | (np.ptp(np.nan_to_num(pruned), axis=0) > 0)
     testable = (support > 0) & varies & (len(dense) > 1) & (len(pruned) > 1)
-    t, p = _welch(pruned, dense, testable)
+    t, p = _welch(np.nan_to_num(pruned), np.nan_to_num(dense), testable)
     has_examples = support > 0
     dense_mean = np.where(has_examples, np.nan_to_num(dense).mean(axis=0), np.nan)
     pruned_mean = np.where(has_examples, np.nan_to_num(pruned).mean(axis=0), np.nan)
     return pd.DataFrame(
         {
-            "class": np.arange(num_classes),
+            "class": np.arange(len(support)),
             "support": support,
             "dense_mean": dense_mean,
             "pruned_mean": pruned_mean,

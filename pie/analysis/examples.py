@@ -36,22 +36,30 @@ def pie_examples(
     """Up to per_group PIEs of each group (in dataset order), with labels as names and raw votes.
 
     :param example_ids: ids shown per example; the example's position when None.
+    :param label_names: names of the class indices in labels/modal labels; None when those are
+        already readable values (e.g. multi-label sets written as "corn, grain").
     :returns: columns group, example_id, text, gold, dense_modal, pruned_modal (label names),
         dense_votes, pruned_votes (lists of ints, one count per class).
     """
     ids = np.arange(len(labels)) if example_ids is None else np.asarray(example_ids, dtype=object)
-    names = np.asarray(label_names, dtype=object)
+    names = np.asarray(label_names, dtype=object) if label_names is not None else None
+
     masks = _group_masks(labels, dense_modal, pruned_modal, is_pie)
     chosen = {group: np.flatnonzero(mask)[:per_group] for group, mask in masks.items()}
     positions = np.concatenate(list(chosen.values())).astype(np.int64)
+
+    def shown(values) -> np.ndarray:
+        values = np.asarray(values)[positions]
+        return values.astype(object) if names is None else names[values]
+
     return pd.DataFrame(
         {
             "group": np.repeat(list(chosen), [len(p) for p in chosen.values()]),
             "example_id": ids[positions],
             "text": np.asarray(texts, dtype=object)[positions],
-            "gold": names[np.asarray(labels)[positions]],
-            "dense_modal": names[np.asarray(dense_modal)[positions]],
-            "pruned_modal": names[np.asarray(pruned_modal)[positions]],
+            "gold": shown(labels),
+            "dense_modal": shown(dense_modal),
+            "pruned_modal": shown(pruned_modal),
             "dense_votes": np.asarray(dense_votes)[positions].tolist(),
             "pruned_votes": np.asarray(pruned_votes)[positions].tolist(),
         }

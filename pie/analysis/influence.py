@@ -26,6 +26,12 @@ def el2n(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return np.linalg.norm(probabilities - one_hot[None], axis=2).mean(axis=0)
 
 
+def el2n_multi_label(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """float[N]: multi-label EL2N, the mean over models of ||sigmoid(z) - y||_2 (the reference's)."""
+    probabilities = 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float32)))  # [M, N, C]
+    return np.linalg.norm(probabilities - np.asarray(targets, dtype=np.float32)[None], axis=2).mean(axis=0)
+
+
 def rank_bins(scores: np.ndarray, n_bins: int = 20) -> np.ndarray:
     """int[N]: equal-frequency bin of each score by rank, 1 (lowest scores) .. n_bins (highest).
 
@@ -89,6 +95,14 @@ def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
         total += np.exp(logits[..., c] - top)
     gold = np.take_along_axis(logits, np.asarray(labels)[None, :, None], axis=2)[..., 0]
     return top + np.log(total) - gold
+
+
+def binary_cross_entropy(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """float64[M, N]: binary cross-entropy of each model on each example, mean over the classes
+    (BCEWithLogits: softplus(z) - y z, stable for large |z|), in float64 as cross_entropy."""
+    logits = np.asarray(logits, dtype=np.float64)
+    softplus = np.logaddexp(0.0, logits)
+    return (softplus - np.asarray(targets, dtype=np.float64)[None] * logits).mean(axis=2)
 
 
 def loss_ratio_per_bin(

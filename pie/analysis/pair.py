@@ -29,7 +29,13 @@ class SplitArrays:
 
     dense: np.ndarray  # [Md, N, C]
     pruned: np.ndarray  # [Mp, N, C]
-    labels: np.ndarray  # int[N]
+    labels: np.ndarray  # int[N], or multi-hot int8[N, C]
+    dense_thresholds: np.ndarray | None = None  # float[Md]: multi-label decision thresholds τ
+    pruned_thresholds: np.ndarray | None = None  # float[Mp]
+
+    @property
+    def multi_label(self) -> bool:
+        return np.asarray(self.labels).ndim == 2
 
 
 @dataclass(frozen=True)
@@ -103,7 +109,7 @@ def analyse_pair(inputs: PairInputs, rng: np.random.Generator, tie: str = "lowes
     analyses = PairAnalyses(
         summary={**pair_row(test.dense, test.pruned, test.labels, result),
                  "pie_percent_low": interval["low"], "pie_percent_high": interval["high"]},
-        accuracy=_accuracy(test, result),
+        accuracy={**_accuracy(test, result), "metric": "accuracy"},
         pies=pie_rows(inputs.example_ids, test.labels, result),
         classes=class_distribution(test.labels, result.is_pie, num_classes),
         class_change=class_accuracy_change(test.dense, test.pruned, test.labels, num_classes),

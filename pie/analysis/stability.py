@@ -68,14 +68,24 @@ def pie_stability(
     :param rng: required numpy Generator (keyword default only to keep the argument order).
     :returns: columns m, disjoint, repeats, jaccard_mean, jaccard_std (ddof=1; NaN for one repeat).
     """
+    def is_pie(dense_votes, pruned_votes, m):
+        return pie_masks_from_votes(dense_votes, pruned_votes, tie)[0]
+
+    return stability_from_indicators(one_hot_predictions(dense_logits), one_hot_predictions(pruned_logits), is_pie, sizes, n_repeats, rng)
+
+
+def stability_from_indicators(dense: np.ndarray, pruned: np.ndarray, is_pie, sizes=None, n_repeats: int = 20,
+                              rng: np.random.Generator | None = None) -> pd.DataFrame:
+    """pie_stability for any 0/1 model outputs [M, N, C] (one-hot predictions, or multi-label
+    decisions) and `is_pie(dense_votes, pruned_votes, m) -> bool[R, N]` on the votes [R, N, C] of
+    R drawn populations of m models each."""
     rng = _require_rng(rng)
-    dense, pruned = one_hot_predictions(dense_logits), one_hot_predictions(pruned_logits)
     rows = []
     for m in _sizes(sizes, min(len(dense), len(pruned))):
         disjoint = 2 * m <= len(dense) and 2 * m <= len(pruned)
         draws = [(_two_draws(len(dense), m, disjoint, rng), _two_draws(len(pruned), m, disjoint, rng)) for _ in range(n_repeats)]
         pie_sets = [
-            pie_masks_from_votes(_votes(dense, [d[0][k] for d in draws]), _votes(pruned, [d[1][k] for d in draws]), tie)[0]
+            is_pie(_votes(dense, [d[0][k] for d in draws]), _votes(pruned, [d[1][k] for d in draws]), m)
             for k in (0, 1)
         ]
         scores = [jaccard(a, b) for a, b in zip(*pie_sets)]

@@ -25,6 +25,7 @@ def accuracy_stats(logits: np.ndarray, labels: np.ndarray) -> dict:
     accuracies = model_accuracies(logits, labels)
     return {
         "seeds": len(accuracies),
+        "metric": "accuracy",
         "accuracy_mean": float(accuracies.mean()),
         "accuracy_std": float(accuracies.std(ddof=1)) if len(accuracies) > 1 else float("nan"),
     }
@@ -58,6 +59,18 @@ def pair_row(dense_logits, pruned_logits, labels, result: PieResult) -> dict:
     }
 
 
+def verdict_columns(result) -> dict:
+    """Per-example columns every PIE result has (single- or multi-label): votes, ties, verdict."""
+    return {
+        "dense_votes": list(result.dense_votes),
+        "pruned_votes": list(result.pruned_votes),
+        "dense_tied": result.dense_tied,
+        "pruned_tied": result.pruned_tied,
+        "considered": result.considered,
+        "is_pie": result.is_pie,
+    }
+
+
 def pie_rows(example_ids, labels, result: PieResult) -> pd.DataFrame:
     """One row per example: gold label, modal labels, vote counts, ties and the PIE verdict."""
     return pd.DataFrame(
@@ -67,11 +80,6 @@ def pie_rows(example_ids, labels, result: PieResult) -> pd.DataFrame:
             "label": np.asarray(labels, dtype=np.int64),
             "dense_modal": result.dense_modal,
             "pruned_modal": result.pruned_modal,
-            "dense_votes": list(result.dense_votes),
-            "pruned_votes": list(result.pruned_votes),
-            "dense_tied": result.dense_tied,
-            "pruned_tied": result.pruned_tied,
-            "considered": result.considered,
-            "is_pie": result.is_pie,
+            **verdict_columns(result),
         }
     )

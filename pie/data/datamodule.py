@@ -27,10 +27,7 @@ def encode_cached(data: TextClassificationData, tokenizer: Tokenizer, cache_dir:
             return {
                 s: np.split(stored[f"{s}_ids"], stored[f"{s}_offsets"][1:-1]) for s in SPLITS
             }
-    encoded = {
-        s: [np.asarray(ids, dtype=np.int32) for ids in tokenizer.encode(data.splits[s]["text"], data.max_length)]
-        for s in SPLITS
-    }
+    encoded = {s: [np.asarray(ids, dtype=np.int32) for ids in _encode(data, s, tokenizer)] for s in SPLITS}
     arrays = {}
     for s, rows in encoded.items():
         arrays[f"{s}_ids"] = np.concatenate(rows)
@@ -44,19 +41,29 @@ def encode_cached(data: TextClassificationData, tokenizer: Tokenizer, cache_dir:
     return encoded
 
 
+def _encode(data: TextClassificationData, split: str, tokenizer: Tokenizer) -> list[list[int]]:
+    texts = data.splits[split]["text"]
+    if data.has_pairs:
+        return tokenizer.encode(texts, data.max_length, text_pairs=data.splits[split]["text_pair"])
+    return tokenizer.encode(texts, data.max_length)
+
+
 class EncodedSplit(Dataset):
-    def __init__(self, token_ids: list[np.ndarray], labels: list[int]):
+    """Token ids with gold labels: class indices, or multi-hot rows for multi-label data."""
+
+    def __init__(self, token_ids: list[np.ndarray], labels: np.ndarray):
         self.token_ids, self.labels = token_ids, labels
 
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, index: int) -> tuple[np.ndarray, int, int]:
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray, int]:
         return self.token_ids[index], self.labels[index], index
 
 
 class Collate:
-    """Pads a batch to its longest sequence (or to max_length) and builds the attention mask."""
+    """Pads a batch to its longest sequence (or to max_length) and builds the attention mask.
+    Labels become int64 class indices, or float32 multi-hot rows (the BCE target)."""
 
     def __init__(self, pad_id: int, pad_to: int | None = None):
         self.pad_id, self.pad_to = pad_id, pad_to
@@ -71,9 +78,14 @@ class Collate:
         return {
             "input_ids": input_ids,
             "attention_mask": attention_mask,
-            "labels": torch.tensor([label for _, label, _ in items], dtype=torch.long),
+            "labels": _stack_labels([label for _, label, _ in items]),
             "index": torch.tensor([index for _, _, index in items], dtype=torch.long),
         }
+
+
+def _stack_labels(labels: list) -> torch.Tensor:
+    stacked = np.stack(labels)
+    return torch.from_numpy(stacked.astype(np.float32) if stacked.ndim == 2 else stacked.astype(np.int64))
 
 
 class TextDataModule(L.LightningDataModule):
@@ -95,10 +107,11 @@ class TextDataModule(L.LightningDataModule):
         self.num_workers = num_workers
         self.collate = Collate(tokenizer.pad_id, data.max_length if pad_to_max_length else None)
         encoded = encode_cached(data, tokenizer, cache_dir)
-        self.datasets = {s: EncodedSplit(encoded[s], data.splits[s]["label"]) for s in SPLITS}
+        self.datasets = {s: EncodedSplit(encoded[s], data.label_array(s)) for s in SPLITS}
 
     def labels(self, split: str) -> np.ndarray:
-        return np.asarray(self.data.splits[split]["label"], dtype=np.int64)
+        """int64[N] class indices, or int8[N, C] multi-hot rows."""
+        return self.datasets[split].labels
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         return DataLoader(

@@ -30,6 +30,25 @@ class TextClassificationData:
     def num_classes(self) -> int:
         return len(self.label_names)
 
+    @property
+    def multi_label(self) -> bool:
+        return is_multi_label(self.splits["train"])
+
+    @property
+    def has_pairs(self) -> bool:
+        return "text_pair" in self.splits["train"].column_names
+
+    def label_array(self, split: str) -> np.ndarray:
+        """Gold labels of a split: int64[N] class indices, or int8[N, C] multi-hot rows."""
+        return label_array(self.splits[split], self.num_classes)
+
+    def display_texts(self, split: str) -> list[str]:
+        """One text per example for reading and text measures: a pair is joined by " [SEP] "."""
+        texts = self.splits[split]["text"]
+        if not self.has_pairs:
+            return list(texts)
+        return [f"{a} [SEP] {b}" for a, b in zip(texts, self.splits[split]["text_pair"])]
+
     def describe(self) -> dict:
         """What the run manifest records about the data."""
         return {
@@ -38,24 +57,64 @@ class TextClassificationData:
             "split_seed": self.split_seed,
             "sizes": {split: len(self.splits[split]) for split in SPLITS},
             "label_names": list(self.label_names),
+            "multi_label": self.multi_label,
+            "pairs": self.has_pairs,
             "max_length": self.max_length,
         }
 
 
+def is_multi_label(split: datasets.Dataset) -> bool:
+    """True when the label column holds lists of classes (a Sequence/List of ClassLabel)."""
+    return hasattr(split.features["label"], "feature")
+
+
+def label_names_of(split: datasets.Dataset) -> tuple[str, ...]:
+    feature = split.features["label"]
+    return tuple(getattr(feature, "feature", feature).names)
+
+
+def label_array(split: datasets.Dataset, num_classes: int) -> np.ndarray:
+    """int64[N] class indices, or int8[N, C] multi-hot rows for a multi-label split."""
+    if not is_multi_label(split):
+        return np.asarray(split["label"], dtype=np.int64)
+    hot = np.zeros((len(split), num_classes), dtype=np.int8)
+    for row, classes in enumerate(split["label"]):
+        hot[row, list(classes)] = 1
+    return hot
+
+
+def strata(split: datasets.Dataset) -> np.ndarray:
+    """What splits and subsamples keep in proportion: the class, or for multi-label data the
+    label combination (a combination seen once goes to the part its rounding gives, usually train)."""
+    if not is_multi_label(split):
+        return np.asarray(split["label"])
+    combinations = [",".join(map(str, sorted(row))) for row in split["label"]]
+    return np.unique(combinations, return_inverse=True)[1]
+
+
 def _split_source(source, fractions: Mapping[str, float], split_seed: int) -> datasets.DatasetDict:
+    """Predefined splits as they are; a source without validation gives `fractions["validation"]`
+    of its train split to validation; a source without splits is split by `fractions`."""
     if isinstance(source, datasets.DatasetDict):
+        if "validation" not in source and "train" in source and "validation" in fractions:
+            share = float(fractions["validation"])
+            parts = stratified_split(strata(source["train"]), {"train": 1.0 - share, "validation": share}, split_seed)
+            source = datasets.DatasetDict({**source, **{s: select_rows(source["train"], parts[s]) for s in parts}})
         missing = [s for s in SPLITS if s not in source]
         if missing:
-            raise ValueError(f"the dataset source lacks the split(s) {missing}; it has {list(source)}")
+            raise ValueError(
+                f"the dataset source lacks the split(s) {missing}; it has {list(source)} "
+                "(set dataset.splits.validation to a fraction of train to carve validation out of it)"
+            )
         return datasets.DatasetDict({s: source[s] for s in SPLITS})
     if set(fractions) != set(SPLITS):
         raise ValueError(f"dataset.splits must name exactly {list(SPLITS)}, got {list(fractions)}")
-    parts = stratified_split(source["label"], {s: fractions[s] for s in SPLITS}, split_seed)
+    parts = stratified_split(strata(source), {s: fractions[s] for s in SPLITS}, split_seed)
     return datasets.DatasetDict({s: select_rows(source, parts[s]) for s in SPLITS})
 
 
 def _subsample(split: datasets.Dataset, n: int | None, seed: int) -> datasets.Dataset:
-    keep = stratified_subsample(split["label"], n, seed)
+    keep = stratified_subsample(strata(split), n, seed)
     return split if len(keep) == len(split) else select_rows(split, keep)
 
 
@@ -71,7 +130,7 @@ def prepare(
     """Split (stratified, `split_seed`), subsample (stratified, deterministic) and fingerprint.
 
     :param source: a Dataset (split here by `splits` fractions) or a DatasetDict with
-        predefined train/validation/test splits.
+        predefined train/test splits (and validation, else `splits.validation` of train).
     :param max_train_examples: keep this many training examples (None = all).
     :param max_eval_examples: keep this many validation and test examples each (None = all).
     """
@@ -86,10 +145,13 @@ def prepare(
             "test": _subsample(parts["test"], max_eval_examples, split_seed),
         }
     )
+    empty = [s for s in SPLITS if len(parts[s]) == 0]
+    if empty:
+        raise ValueError(f"dataset {name!r}: the split(s) {empty} are empty; use more data or larger dataset.splits fractions")
     ids = np.concatenate([np.asarray(parts[s]["id"]) for s in SPLITS])
     if len(np.unique(ids)) != len(ids):
         raise ValueError(f"dataset {name!r} has duplicate example ids across or within splits")
-    label_names = tuple(parts["train"].features["label"].names)
+    label_names = label_names_of(parts["train"])
     return TextClassificationData(
         name=name,
         splits=parts,

@@ -37,18 +37,23 @@ def select_rows(dataset: datasets.Dataset, indices) -> datasets.Dataset:
     return dataset.select(indices, new_fingerprint=digest)
 
 
-def from_records(ids, texts, labels, label_names) -> datasets.Dataset:
-    """A Dataset with the project's schema; labels become a ClassLabel feature."""
-    features = datasets.Features(
-        {
-            "id": datasets.Value("string"),
-            "text": datasets.Value("string"),
-            "label": datasets.ClassLabel(names=list(label_names)),
-        }
-    )
-    return datasets.Dataset.from_dict(
-        {"id": list(ids), "text": list(texts), "label": list(labels)}, features=features
-    )
+def from_records(ids, texts, labels, label_names, text_pairs=None, multi_label: bool = False) -> datasets.Dataset:
+    """A Dataset with the project's schema: id, text, (text_pair,) label.
+
+    Single-label: `label` is a class index (ClassLabel). Multi-label (`multi_label=True`): `label`
+    is the list of class indices the example carries (a Sequence of ClassLabel, possibly empty).
+    `text_pairs` (e.g. SNLI hypotheses) adds a `text_pair` column; models encode it as the
+    second segment.
+    """
+    label_feature = datasets.ClassLabel(names=list(label_names))
+    columns = {"id": list(ids), "text": list(texts)}
+    features = {"id": datasets.Value("string"), "text": datasets.Value("string")}
+    if text_pairs is not None:
+        columns["text_pair"] = list(text_pairs)
+        features["text_pair"] = datasets.Value("string")
+    columns["label"] = [sorted(set(int(c) for c in row)) for row in labels] if multi_label else list(labels)
+    features["label"] = datasets.Sequence(label_feature) if multi_label else label_feature
+    return datasets.Dataset.from_dict(columns, features=datasets.Features(features))
 
 
 @functools.lru_cache(maxsize=4)

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Sequence
 
+import torch
 from torch import nn
 
 from pie.data.fingerprint import fingerprint_object
@@ -47,37 +48,71 @@ def resolve_checkpoint(checkpoint: str) -> str:
     )
 
 
-class BertTokenizer:
-    """The checkpoint's own (fast) tokenizer behind the project's Tokenizer protocol."""
+PAIR_ENCODINGS = ("standard", "reference")
 
-    def __init__(self, checkpoint: str):
+
+def check_pair_encoding(pair_encoding: str) -> str:
+    if pair_encoding not in PAIR_ENCODINGS:
+        raise ValueError(f"pair_encoding must be one of {', '.join(PAIR_ENCODINGS)}, got {pair_encoding!r}")
+    return pair_encoding
+
+
+class BertTokenizer:
+    """The checkpoint's own (fast) tokenizer behind the project's Tokenizer protocol.
+
+    Sentence pairs: pair_encoding="standard" encodes `[CLS] a [SEP] b [SEP]` (the network derives
+    the segment ids from the first [SEP]); "reference" encodes the one string `a + " [SEP] " + b`
+    as a single segment, as the paper's code did.
+    """
+
+    def __init__(self, checkpoint: str, pair_encoding: str = "standard"):
         from transformers import AutoTokenizer
 
         self.checkpoint = checkpoint
+        self.pair_encoding = check_pair_encoding(pair_encoding)
         self.tokenizer = AutoTokenizer.from_pretrained(resolve_checkpoint(checkpoint))
         self.pad_id = int(self.tokenizer.pad_token_id)
+        self.sep_id = int(self.tokenizer.sep_token_id)
         self.fingerprint = fingerprint_object(
-            ["hf-tokenizer", type(self.tokenizer).__name__, sorted(self.tokenizer.get_vocab().items())]
+            ["hf-tokenizer", type(self.tokenizer).__name__, sorted(self.tokenizer.get_vocab().items()), pair_encoding]
         )
 
     @classmethod
-    def from_texts(cls, train_texts: Sequence[str], checkpoint: str) -> "BertTokenizer":
+    def from_texts(cls, train_texts: Sequence[str], checkpoint: str, pair_encoding: str = "standard") -> "BertTokenizer":
         """Same factory signature as the BiLSTM's vocabulary; BERT's vocabulary is fixed."""
-        return cls(checkpoint)
+        return cls(checkpoint, pair_encoding)
 
-    def encode(self, texts: Sequence[str], max_length: int) -> list[list[int]]:
-        return self.tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
+    def encode(self, texts: Sequence[str], max_length: int, text_pairs: Sequence[str] | None = None) -> list[list[int]]:
+        if text_pairs is None:
+            return self.tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
+        if self.pair_encoding == "reference":
+            joined = [f"{a} [SEP] {b}" for a, b in zip(texts, text_pairs)]
+            return self.tokenizer(joined, truncation=True, max_length=max_length)["input_ids"]
+        return self.tokenizer(list(texts), list(text_pairs), truncation=True, max_length=max_length)["input_ids"]
+
+
+def segment_ids(input_ids: torch.Tensor, attention_mask: torch.Tensor, sep_id: int) -> torch.Tensor:
+    """BERT token type ids: 0 up to and including the first [SEP], 1 after it (0 on padding).
+    A single text has its only [SEP] at the end, so it stays all 0."""
+    is_sep = (input_ids == sep_id).long()
+    return ((is_sep.cumsum(dim=1) - is_sep) >= 1).long() * attention_mask
 
 
 class BertClassifier(nn.Module):
-    """AutoModelForSequenceClassification with the project's forward(input_ids, attention_mask)."""
+    """AutoModelForSequenceClassification with the project's forward(input_ids, attention_mask).
 
-    def __init__(self, model: nn.Module):
+    With `sep_id`, a text pair's second segment gets token type 1 (standard pair encoding);
+    without, every token has type 0 (single texts, or the reference's single-segment pairs).
+    """
+
+    def __init__(self, model: nn.Module, sep_id: int | None = None):
         super().__init__()
         self.model = model
+        self.sep_id = sep_id
 
     def forward(self, input_ids, attention_mask):
-        return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+        token_type_ids = None if self.sep_id is None else segment_ids(input_ids, attention_mask, self.sep_id)
+        return self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).logits
 
 
 def build(num_classes: int, tokenizer, checkpoint: str, **config_overrides) -> BertClassifier:
@@ -92,4 +127,5 @@ def build(num_classes: int, tokenizer, checkpoint: str, **config_overrides) -> B
         resolve_checkpoint(checkpoint), num_labels=num_classes, ignore_mismatched_sizes=True, **config_overrides
     )
     model.classifier.reset_parameters()
-    return BertClassifier(model)
+    standard_pairs = getattr(tokenizer, "pair_encoding", "standard") == "standard"
+    return BertClassifier(model, sep_id=getattr(tokenizer, "sep_id", None) if standard_pairs else None)

@@ -81,8 +81,13 @@ class GloveVocabulary:
         matrix[2:] = glove[[word_to_row[w] for w in words]]
         return cls(tokens=[PAD, UNK, *words], vectors=matrix)
 
-    def encode(self, texts: Sequence[str], max_length: int) -> list[list[int]]:
-        return [
-            [self.index.get(t, self.unk_id) for t in basic_english(text)[:max_length]] or [self.unk_id]
-            for text in texts
-        ]
+    def _ids(self, text: str) -> list[int]:
+        return [self.index.get(t, self.unk_id) for t in basic_english(text)]
+
+    def encode(self, texts: Sequence[str], max_length: int, text_pairs: Sequence[str] | None = None) -> list[list[int]]:
+        """Word ids, truncated to max_length. A pair is `text [SEP] pair` as one sequence, the
+        separator being out of GloVe's vocabulary, i.e. the unknown-word vector (as the reference
+        code's "[SEP]" token)."""
+        if text_pairs is None:
+            return [self._ids(text)[:max_length] or [self.unk_id] for text in texts]
+        return [(self._ids(a) + [self.unk_id] + self._ids(b))[:max_length] for a, b in zip(texts, text_pairs)]

@@ -38,6 +38,11 @@ def _sparsity_axis(ax, sparsities) -> dict[float, int]:
     return positions
 
 
+def _metric_name(rows: pd.DataFrame, column: str) -> str:
+    """How to label a metric axis: "macro-F1" for multi-label tables, else "accuracy"."""
+    return "macro-F1" if column in rows and (rows[column] == "macro_f1").any() else "accuracy"
+
+
 def effectiveness(rows: pd.DataFrame, title: str, path: Path) -> Path:
     """A1: test accuracy (mean ± std over seeds) vs sparsity, one line per method, dense dashed."""
     fig, ax = plt.subplots(figsize=FIGSIZE)
@@ -48,7 +53,7 @@ def effectiveness(rows: pd.DataFrame, title: str, path: Path) -> Path:
         ax.errorbar(x, group["mean"], yerr=group["std"].fillna(0), marker="o", capsize=3, label=method)
     for _, dense in rows[rows["method"] == "dense"].iterrows():
         ax.axhline(dense["mean"], color="black", linestyle="--", label=f"dense ({dense['mean']:.3f})")
-    ax.set_ylabel("test accuracy")
+    ax.set_ylabel(f"test {_metric_name(rows, 'measure')}")
     ax.set_title(title)
     ax.legend(fontsize=8)
     return _save(fig, path)
@@ -82,7 +87,7 @@ def pie_accuracy(rows: pd.DataFrame, title: str, path: Path) -> Path:
         ]:
             ax.plot(x, group[column], color=colour, linestyle=style, marker="o", label=label)
         ax.set_title(method)
-    axes[0][0].set_ylabel("accuracy of the modal label")
+    axes[0][0].set_ylabel(f"{_metric_name(rows, 'metric')} of the modal / majority decision")
     axes[0][-1].legend(fontsize=8)
     fig.suptitle(title)
     return _save(fig, path)

@@ -16,14 +16,14 @@ SUMMARY_COLUMNS = {
     "method": "method",
     "sparsity": "sparsity",
     "seeds": "seeds",
-    "accuracy": "accuracy (mean ± std)",
+    "accuracy": "test metric (mean ± std)",
     "pie_percent": "% PIEs",
     "pies": "PIEs",
     "examples": "examples",
-    "dense_modal_accuracy_all": "dense modal acc (all)",
-    "dense_modal_accuracy_pies": "dense modal acc (PIEs)",
-    "pruned_modal_accuracy_all": "pruned modal acc (all)",
-    "pruned_modal_accuracy_pies": "pruned modal acc (PIEs)",
+    "dense_modal_accuracy_all": "dense modal (all)",
+    "dense_modal_accuracy_pies": "dense modal (PIEs)",
+    "pruned_modal_accuracy_all": "pruned modal (all)",
+    "pruned_modal_accuracy_pies": "pruned modal (PIEs)",
     "ties": "ties (dense/pruned)",
 }
 
@@ -39,14 +39,22 @@ def _cell(value, digits: int = 4, count: bool = False) -> str:
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
+def _headline_cell(row: dict) -> str:
+    metric = row.get("metric") if isinstance(row.get("metric"), str) else "accuracy"
+    shown = f"{row[f'{metric}_mean']:.4f} ± {_cell(row[f'{metric}_std'])}"
+    return shown if metric == "accuracy" else f"{shown} ({metric.replace('_', '-')})"
+
+
 def summary_markdown(summary: pd.DataFrame) -> str:
-    """A Markdown table a person reads: accuracy as mean ± std, dashes for not-applicable."""
+    """A Markdown table a person reads: the headline metric as mean ± std (accuracy, or macro-F1
+    for multi-label data, named in the cell), dashes for not-applicable. "Modal" columns score the
+    population's modal label (accuracy) or majority decisions (macro-F1)."""
     lines = ["| " + " | ".join(SUMMARY_COLUMNS.values()) + " |", "|" + "---|" * len(SUMMARY_COLUMNS)]
     for row in summary.to_dict("records"):
         cells = {
             **{k: _cell(row.get(k), count=k in COUNTS) for k in SUMMARY_COLUMNS},
             "sparsity": f"{row['sparsity']:g}",
-            "accuracy": f"{row['accuracy_mean']:.4f} ± {_cell(row['accuracy_std'])}",
+            "accuracy": _headline_cell(row),
             "pie_percent": _cell(row.get("pie_percent"), 2),
             "ties": f"{_cell(row.get('dense_ties'), count=True)}/{_cell(row.get('pruned_ties'), count=True)}",
         }

@@ -17,8 +17,19 @@ def finish() -> None:
         wandb.finish()
 
 
-def prediction_table(example_ids, labels, logits: np.ndarray) -> pd.DataFrame:
-    """One row per example: id, gold label, predicted label, confidence and the logits."""
+def prediction_table(example_ids, labels, logits: np.ndarray, threshold: float | None = None) -> pd.DataFrame:
+    """One row per example: id, gold label, predicted label, confidence and the logits. Multi-label
+    (a threshold τ given): gold and predicted label lists, confidence = the top sigmoid."""
+    if threshold is not None:
+        from pie.models.thresholds import binarize
+
+        return pd.DataFrame({
+            "example_id": list(example_ids),
+            "label": [np.flatnonzero(row).tolist() for row in np.asarray(labels)],
+            "prediction": [np.flatnonzero(row).tolist() for row in binarize(logits, threshold)],
+            "confidence": 1.0 / (1.0 + np.exp(-logits.max(axis=1))),
+            "logits": [list(map(float, row)) for row in logits],
+        })
     shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
     probabilities = shifted / shifted.sum(axis=1, keepdims=True)
     return pd.DataFrame({
@@ -30,10 +41,10 @@ def prediction_table(example_ids, labels, logits: np.ndarray) -> pd.DataFrame:
     })
 
 
-def log_predictions(logger, split: str, example_ids, labels, logits: np.ndarray) -> None:
+def log_predictions(logger, split: str, example_ids, labels, logits: np.ndarray, threshold: float | None = None) -> None:
     """Log a per-example prediction table when the run's logger can hold tables (W&B)."""
     if hasattr(logger, "log_table"):
-        logger.log_table(key=f"predictions/{split}", dataframe=prediction_table(example_ids, labels, logits))
+        logger.log_table(key=f"predictions/{split}", dataframe=prediction_table(example_ids, labels, logits, threshold))
 
 
 def log_identify_run(out_dir: Path, tables: dict[str, pd.DataFrame], plots: dict[str, Path], project: str = "pie") -> str:

@@ -66,8 +66,9 @@ def discover(patterns: Sequence[str]) -> Discovery:
 class PopulationLogits:
     seeds: np.ndarray  # int[M]
     ids: pa.Array  # string[N]
-    labels: np.ndarray  # int64[N]
+    labels: np.ndarray  # int64[N], or multi-hot int8[N, C]
     logits: np.ndarray  # float32[M, N, C]
+    thresholds: np.ndarray  # float64[M]: each model's multi-label decision threshold (NaN if none)
 
     @property
     def example_ids(self) -> np.ndarray:
@@ -111,4 +112,5 @@ def load_logits(runs: Iterable[Run], name: str) -> PopulationLogits:
         ids=reference.ids,
         labels=reference.labels,
         logits=np.stack([p.logits for p in loaded]),
+        thresholds=np.array([(r.manifest.get("threshold") or {}).get("value", np.nan) for r in runs], dtype=np.float64),
     )

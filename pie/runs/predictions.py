@@ -24,13 +24,21 @@ PREDICTIONS_DIR = "predictions"
 @dataclass(frozen=True)
 class Predictions:
     ids: pa.Array  # string[N], kept in Arrow: comparing runs' ids stays in C++
-    labels: np.ndarray  # int64[N]
+    labels: np.ndarray  # int64[N] class indices, or int8[N, C] multi-hot rows
     logits: np.ndarray  # float32[N, C]
 
     @property
     def example_ids(self) -> np.ndarray:
         """str[N] as a numpy object array."""
         return np.asarray(self.ids.to_pylist(), dtype=object)
+
+
+def _label_column(labels: np.ndarray, classes: int) -> pa.Array:
+    """int64 class indices, or multi-hot int8 rows as a fixed-size list (multi-label)."""
+    labels = np.asarray(labels)
+    if labels.ndim == 2:
+        return pa.FixedSizeListArray.from_arrays(pa.array(labels.astype(np.int8).reshape(-1)), classes)
+    return pa.array(labels.astype(np.int64))
 
 
 def write_predictions(path: str | os.PathLike, example_ids, labels, logits: np.ndarray) -> dict:
@@ -40,7 +48,7 @@ def write_predictions(path: str | os.PathLike, example_ids, labels, logits: np.n
     table = pa.table(
         {
             "example_id": pa.array(list(example_ids), pa.string()),
-            "label": pa.array(np.asarray(labels, dtype=np.int64)),
+            "label": _label_column(labels, c),
             "logits": pa.FixedSizeListArray.from_arrays(pa.array(logits.reshape(-1)), c),
         }
     )
@@ -72,8 +80,13 @@ def read_predictions(path: str | os.PathLike, record: dict | None = None) -> Pre
             f"prediction file {path} has shape {logits.shape}, its manifest says "
             f"({record['rows']}, {record['classes']})"
         )
+    label_column = table.column("label").combine_chunks()
+    labels = (
+        label_column.flatten().to_numpy(zero_copy_only=False).reshape(-1, classes)
+        if pa.types.is_fixed_size_list(label_column.type) else label_column.to_numpy()
+    )
     return Predictions(
         ids=table.column("example_id").combine_chunks(),
-        labels=table.column("label").to_numpy(),
+        labels=labels,
         logits=logits.astype(np.float32, copy=False),
     )

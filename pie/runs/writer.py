@@ -31,9 +31,9 @@ class PredictionWriter(L.Callback):
     def _write(self, pl_module, split: str, when: str):
         with torch.random.fork_rng(devices=[]):
             logits = pl_module.predict_logits(self.datamodule.ordered_dataloader(split))
-        data = self.datamodule.data.splits[split]
+        ids = self.datamodule.data.splits[split]["id"]
         name = f"{split}_{when}"
-        self.records[name] = write_predictions(self.directory / f"{name}.parquet", data["id"], data["label"], logits)
+        self.records[name] = write_predictions(self.directory / f"{name}.parquet", ids, self.datamodule.labels(split), logits)
         self.records[name].update(split=split, when=when)
         return logits
 
