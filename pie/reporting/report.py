@@ -18,14 +18,17 @@ SECTIONS = [
      "population; the dense population first, and as the dashed line in the plots."),
     ("summary", "pie_percent", "A2. How many PIEs",
      "An example is a PIE when the modal label of the pruned population differs from the modal label of "
-     "the dense population (Hooker et al. 2019). Intervals: 95% bootstrap over the test examples; how much the "
+     "the dense population (Hooker et al. 2019); for multi-label data, when the majority decision (each model "
+     "at its own threshold) flips for any class. Intervals: 95% bootstrap over the test examples; how much the "
      "PIE set changes with the seeds is measured in A8."),
     ("accuracy", "pie_accuracy", "A3. Accuracy on PIEs vs on all examples",
      "Accuracy of the modal label (and the mean accuracy of the individual models) on all test examples and "
-     "on the PIEs, for the dense and the pruned population. PIEs are where pruning changes the answer."),
+     "on the PIEs, for the dense and the pruned population (multi-label: macro-F1 of the majority decisions and "
+     "mean per-model macro-F1). PIEs are where pruning changes the answer."),
     ("classes", "classes", "A4. Classes of the PIEs",
      "Share of each gold class among all test examples and among the PIEs. The per-class table tests, per "
-     "class, whether the models' recall changes with pruning (Welch t-test over seeds, α = 0.05)."),
+     "class, whether the models' recall (multi-label: F1) changes with pruning (Welch t-test over seeds, α = 0.05); "
+     "multi-label tables also count the flipped decisions per class."),
     ("influence", "influence", "A5. PIEs and influential training examples (EL2N)",
      "Training examples ranked by EL2N (mean over the dense models after the first epoch of "
      "||softmax(z) − onehot(y)||₂) into 20 equal-size bins, 1 = easiest, 20 = most influential. Per bin: the "
