@@ -133,12 +133,12 @@ def _el2n_bins(dense_key, cache, n_bins: int = 20) -> np.ndarray | None:
     except BadPredictionFile as error:
         log.warning("no EL2N analysis (A5): %s", error)
         return None
-    scores = el2n_multi_label(first.logits, first.labels) if first.labels.ndim == 2 else el2n(first.logits, first.labels)
+    scores = el2n_multi_label(first.logits, first.labels) if first.multi_label else el2n(first.logits, first.labels)
     return rank_bins(scores, n_bins)
 
 
 def _dense_summary(dense: PopulationLogits, tie: str) -> dict:
-    if dense.labels.ndim == 2:
+    if dense.multi_label:
         return dense_row_multi_label(dense.logits, dense.labels, dense.thresholds)
     modal, tied = modal_from_votes(vote_counts(dense.logits), tie)
     return dense_row(dense.logits, dense.labels, modal, tied)

@@ -17,7 +17,7 @@ from pie.analysis.stability import bootstrap_percent, stability_from_indicators
 from pie.analysis.summary import verdict_columns
 from pie.analysis.text import text_ratios
 from pie.models.thresholds import binarize, per_class_f1
-from pie.pies.multi_label import MultiLabelPieResult, majority, pie_table_from_decisions
+from pie.pies.multi_label import MultiLabelPieResult, majority, majority_from_votes, pie_table_from_decisions, tied
 
 
 def macro_f1(decisions: np.ndarray, targets: np.ndarray, subset: np.ndarray | None = None) -> np.ndarray:
@@ -53,7 +53,7 @@ def dense_row_multi_label(logits: np.ndarray, targets: np.ndarray, thresholds: n
         **population_stats(decisions, targets),
         "examples": len(targets),
         "dense_modal_accuracy_all": float(macro_f1(votes_majority, targets)),
-        "dense_ties": int((2 * votes == len(decisions)).any(axis=1).sum()),
+        "dense_ties": int(tied(votes, len(decisions)).sum()),
     }
 
 
@@ -73,18 +73,16 @@ def _rows(inputs: PairInputs, result: MultiLabelPieResult) -> pd.DataFrame:
     })
 
 
-def _summary(test: SplitArrays, pruned: np.ndarray, result: MultiLabelPieResult, interval: dict) -> dict:
-    everything = np.ones(len(test.labels), dtype=bool)
+def _summary(test: SplitArrays, pruned: np.ndarray, result: MultiLabelPieResult, interval: dict, accuracy: dict) -> dict:
+    """The pair's summary row; the majority decisions' macro-F1s are those of the A3 row."""
     return {
         **population_stats(pruned, test.labels),
         "examples": len(test.labels),
         "pies": int(result.is_pie.sum()),
         "pie_percent": 100.0 * result.pie_fraction,
         "flipped_decisions": int(result.flips.sum()),
-        "dense_modal_accuracy_all": float(macro_f1(result.dense_majority, test.labels, everything)),
-        "dense_modal_accuracy_pies": float(macro_f1(result.dense_majority, test.labels, result.is_pie)),
-        "pruned_modal_accuracy_all": float(macro_f1(result.pruned_majority, test.labels, everything)),
-        "pruned_modal_accuracy_pies": float(macro_f1(result.pruned_majority, test.labels, result.is_pie)),
+        **{f"{side}_modal_accuracy_{subset}": accuracy[f"{side}_modal_{subset}"]
+           for side in ("dense", "pruned") for subset in ("all", "pies")},
         "dense_ties": int(result.dense_tied.sum()),
         "pruned_ties": int(result.pruned_tied.sum()),
         "pie_percent_low": interval["low"],
@@ -116,7 +114,7 @@ def _classes(test: SplitArrays, dense: np.ndarray, pruned: np.ndarray, result: M
 
 def _stability(dense: np.ndarray, pruned: np.ndarray, rng, repeats: int) -> pd.DataFrame:
     def is_pie(dense_votes, pruned_votes, m):
-        return ((2 * dense_votes > m) != (2 * pruned_votes > m)).any(axis=-1)
+        return (majority_from_votes(dense_votes, m) != majority_from_votes(pruned_votes, m)).any(axis=-1)
 
     return stability_from_indicators(dense.astype(np.int8), pruned.astype(np.int8), is_pie, n_repeats=repeats, rng=rng)
 
@@ -167,9 +165,10 @@ def analyse_multi_label_pair(inputs: PairInputs, rng: np.random.Generator, n_boo
     result = pie_table_from_decisions(dense, pruned)
     interval = bootstrap_percent(result.is_pie, result.considered, rng, n_boot=n_boot)
     classes, class_change = _classes(test, dense, pruned, result)
+    accuracy = _accuracy(test, dense, pruned, result)
     analyses = PairAnalyses(
-        summary=_summary(test, pruned, result, interval),
-        accuracy=_accuracy(test, dense, pruned, result),
+        summary=_summary(test, pruned, result, interval, accuracy),
+        accuracy=accuracy,
         pies=_rows(inputs, result),
         classes=classes,
         class_change=class_change,

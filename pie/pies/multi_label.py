@@ -37,11 +37,11 @@ class MultiLabelPieResult:
     @property
     def dense_tied(self) -> np.ndarray:
         """bool[N]: exactly half of the dense models predict some class (decided as 'no')."""
-        return (2 * self.dense_votes == self.dense_models).any(axis=1)
+        return tied(self.dense_votes, self.dense_models)
 
     @property
     def pruned_tied(self) -> np.ndarray:
-        return (2 * self.pruned_votes == self.pruned_models).any(axis=1)
+        return tied(self.pruned_votes, self.pruned_models)
 
     @property
     def pie_fraction(self) -> float:
@@ -58,10 +58,20 @@ def _population(logits, thresholds, side: str) -> np.ndarray:
     return binarize(logits, thresholds)
 
 
+def majority_from_votes(votes: np.ndarray, n_models: int) -> np.ndarray:
+    """bool[..., C]: the population predicts a class when more than half of its n models do."""
+    return 2 * votes > n_models
+
+
+def tied(votes: np.ndarray, n_models: int) -> np.ndarray:
+    """bool[...]: exactly half of the models predict some class (the strict majority says no)."""
+    return (2 * votes == n_models).any(axis=-1)
+
+
 def majority(decisions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(strict majority bool[N, C], votes int64[N, C]) of per-model decisions [M, N, C]."""
     votes = decisions.sum(axis=0, dtype=np.int64)
-    return 2 * votes > len(decisions), votes
+    return majority_from_votes(votes, len(decisions)), votes
 
 
 def pie_table_from_decisions(dense_decisions: np.ndarray, pruned_decisions: np.ndarray) -> MultiLabelPieResult:

@@ -75,6 +75,10 @@ class PopulationLogits:
         """str[N] as a numpy object array."""
         return np.asarray(self.ids.to_pylist(), dtype=object)
 
+    @property
+    def multi_label(self) -> bool:
+        return self.labels.ndim == 2
+
     def same_examples(self, other: "PopulationLogits") -> bool:
         return self.ids.equals(other.ids)
 
