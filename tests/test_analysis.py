@@ -9,7 +9,7 @@ import pytest
 import textstat
 from scipy import stats
 
-from pie.analysis import text as text_module
+from pie.analysis import resampling
 from pie.analysis.accuracy import accuracy_on_subsets
 from pie.analysis.classes import (
     class_accuracy_change,
@@ -303,7 +303,7 @@ def test_ratio_with_interval_chunks_do_not_change_the_draws(monkeypatch):
     values = np.arange(1.0, 11.0)
     subset = values > 6
     whole = ratio_with_interval(values, subset, np.random.default_rng(1), n_boot=50)
-    monkeypatch.setattr(text_module, "_CHUNK_ELEMENTS", 7)
+    monkeypatch.setattr(resampling, "CHUNK_ELEMENTS", 7)
     assert ratio_with_interval(values, subset, np.random.default_rng(1), n_boot=50) == whole
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from pie.analysis.resampling import index_draws
 from pie.pies.modal import one_hot_predictions
 from pie.pies.single_label import pie_masks_from_votes, pie_table_from_votes
 
@@ -138,12 +139,8 @@ def bootstrap_percent(is_pie: np.ndarray, considered: np.ndarray, rng: np.random
     PIE verdicts already computed (see bootstrap_pie_percent)."""
     rng = _require_rng(rng)
     is_pie, considered = np.asarray(is_pie, dtype=np.int32), np.asarray(considered, dtype=np.int32)
-    n = len(is_pie)
-    chunk = max(1, (1 << 22) // n)
-    percents = []
-    for start in range(0, n_boot, chunk):
-        draws = rng.integers(0, n, size=(min(chunk, n_boot - start), n))
-        percents.append(100.0 * is_pie[draws].sum(1) / np.maximum(considered[draws].sum(1), 1))
+    percents = [100.0 * is_pie[draws].sum(1) / np.maximum(considered[draws].sum(1), 1)
+                for draws in index_draws(len(is_pie), n_boot, rng)]
     low, high = np.percentile(np.concatenate(percents), [50 * (1 - level), 50 * (1 + level)])
     total = int(considered.sum())
     return {"percent": 100.0 * is_pie.sum() / total if total else float("nan"), "low": float(low), "high": float(high)}

@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import textstat
 
+from pie.analysis.resampling import index_draws
+
 
 def _tokens(text: str) -> int:
     """Number of whitespace-separated tokens."""
@@ -28,10 +30,6 @@ MEASURES: dict[str, Callable[[str], float]] = {
     "difficult_words": textstat.difficult_words,
 }
 
-# Bootstrap draws are made in chunks of about this many indices, to bound memory on large sets.
-_CHUNK_ELEMENTS = 1 << 22
-
-
 def text_measures(texts: list[str]) -> pd.DataFrame:
     """One row per text, one float column per measure in MEASURES (textstat works text by text)."""
     columns = {name: [measure(text) for text in texts] for name, measure in MEASURES.items()}
@@ -41,12 +39,10 @@ def text_measures(texts: list[str]) -> pd.DataFrame:
 def _bootstrap_means(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     """[n_boot, K]: column means of resamples (with replacement) of the rows of values [N, K],
     one resample shared by all columns, drawn in bounded chunks."""
-    chunk = max(1, _CHUNK_ELEMENTS // len(values))
-    means = []
-    for start in range(0, n_boot, chunk):
-        draws = rng.integers(0, len(values), size=(min(chunk, n_boot - start), len(values)))
-        means.append(np.stack([values[draws, k].mean(axis=1) for k in range(values.shape[1])], axis=1))
-    return np.concatenate(means)
+    return np.concatenate([
+        np.stack([values[draws, k].mean(axis=1) for k in range(values.shape[1])], axis=1)
+        for draws in index_draws(len(values), n_boot, rng)
+    ])
 
 
 def _ratios(values: np.ndarray, subset: np.ndarray, rng: np.random.Generator, n_boot: int, level: float) -> list[dict]:
