@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 WEKA_DIR := $(or $(PIE_CACHE_DIR),.cache/pie)/weka
 
-.PHONY: help setup demo demo-multilabel weka-data test test-fast bench clean
+.PHONY: help setup demo demo-multilabel weka-data test test-fast bench bench-launchers slurm-up slurm-down clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -49,6 +49,15 @@ bench: setup  ## benchmarks (tables on stdout): masks vs the reference algorithm
 	$(BIN)/python benchmarks/bench_masks.py
 	$(BIN)/python benchmarks/bench_study_epochs.py
 	$(BIN)/python benchmarks/bench_aggregation.py
+
+bench-launchers: setup  ## local parallelism on the demo sweep: 2 processes x 1 thread vs 1 process x 2 threads (~12 min)
+	$(BIN)/python benchmarks/bench_launchers.py
+
+slurm-up:  ## start a real one-node SLURM cluster here (root; installs slurm, munge, mariadb on first use)
+	scripts/slurm/start-local-cluster.sh
+
+slurm-down:  ## stop the daemons slurm-up started; PURGE=1 also wipes job state and accounting
+	scripts/slurm/stop-local-cluster.sh $(if $(PURGE),--purge)
 
 clean:  ## remove sweep outputs, results and caches (keeps .venv)
 	rm -rf multirun runs results .cache .pytest_cache

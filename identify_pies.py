@@ -19,6 +19,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and subsampling RNG (default 0)")
     parser.add_argument("--bootstrap", type=int, default=200, help="bootstrap repeats for intervals (default 200)")
     parser.add_argument("--no-texts", action="store_true", help="skip the analyses that need the dataset's texts (A6, A7)")
+    parser.add_argument("--skip-bad", action="store_true",
+                        help="exclude runs whose prediction files fail their manifest checks (listed in excluded_runs.csv "
+                             "and report.html) instead of refusing")
     parser.add_argument("--wandb", action="store_true", help="also log tables and plots to a W&B run (offline unless WANDB_MODE says otherwise)")
     return parser.parse_args(argv)
 
@@ -32,11 +35,14 @@ def main(argv=None) -> int:
     out = Path(args.out) if args.out else Path("results") / Path(args.sweeps[0].rstrip("/*")).name
     try:
         result = identify(args.sweeps, out, min_seeds=args.min_seeds, tie=args.tie, split=args.split, seed=args.seed,
-                          n_boot=args.bootstrap, with_texts=not args.no_texts, wandb=args.wandb)
+                          n_boot=args.bootstrap, with_texts=not args.no_texts, wandb=args.wandb, skip_bad=args.skip_bad)
     except (ValueError, FileNotFoundError) as error:
         print(f"identify_pies.py: error: {error}", file=sys.stderr)
         return 2
     print(result.paths["summary_md"].read_text())
+    if args.skip_bad:
+        excluded = len({b.run for b in result.excluded_runs})
+        print(f"excluded runs (--skip-bad): {excluded}, listed in {result.paths['excluded_runs_csv']}")
     print(f"report: {result.paths['report']}")
     print(f"tables and plots: {out}/ ({len(result.tables)} tables, {sum(1 for p in result.paths.values() if p.suffix == '.png')} plots)")
     return 0

@@ -2,7 +2,8 @@
 Parquet), plots (PNG) and one self-contained report.html.
 
 Wiring only: runs are read by pie.runs, the science is in pie.pies and pie.analysis, the output
-in pie.reporting. Population groups are validated before anything is computed.
+in pie.reporting. Population groups, and every prediction file the analyses will read, are
+validated before anything is computed.
 """
 
 from __future__ import annotations
@@ -29,12 +30,13 @@ from pie.analysis.summary import dense_row
 from pie.analysis.text import text_measures
 from pie.data.pronunciations import install_cmudict_for_nltk
 from pie.pies.modal import TIE_RULES, modal_from_votes, vote_counts
-from pie.pies.populations import PopulationKey, group_populations, pair_with_dense
+from pie.pies.populations import PopulationError, PopulationKey, group_populations, pair_with_dense
 from pie.reporting import plots
 from pie.reporting.report import write_report
 from pie.reporting.tables import summary_markdown, write_table, write_text
-from pie.runs.discovery import PopulationLogits, discover, load_logits
+from pie.runs.discovery import PopulationLogits, Run, discover, load_logits
 from pie.runs.predictions import BadPredictionFile
+from pie.runs.validation import RERUN, BadFile, BadPredictionFiles, Checked, check_files
 
 log = logging.getLogger(__name__)
 SPLITS = ("test", "validation", "train")
@@ -49,6 +51,7 @@ class Identified:
     tables: dict[str, pd.DataFrame]
     paths: dict[str, Path]
     incomplete_runs: list[Path]
+    excluded_runs: list[BadFile]  # bad prediction files whose runs --skip-bad left out
 
 
 def _identity(key: PopulationKey) -> dict:
@@ -150,12 +153,44 @@ def _headline(manifest: dict) -> tuple[str, float]:
     return name, manifest["metrics"]["test"][name]
 
 
+def _reads(populations: dict[PopulationKey, list[Run]], used: list[PopulationKey], split: str) -> list[tuple[Run, str]]:
+    """(run, prediction name) for each file the analyses read: `<split>_final` of every run of the
+    used populations and, where the manifest lists them, train_final (A5) and the dense runs'
+    train_epoch1 (EL2N)."""
+    reads = []
+    for key in used:
+        optional = ("train_final", "train_epoch1") if key.is_dense else ("train_final",)
+        for run in populations[key]:
+            listed = run.manifest.get("predictions", {})
+            reads += [(run, name) for name in dict.fromkeys([f"{split}_final", *(n for n in optional if n in listed)])]
+    return reads
+
+
+def _exclude(populations, used: list[PopulationKey], checked: Checked, min_seeds: int) -> dict[PopulationKey, list[Run]]:
+    """The populations without the runs that have bad files, grouped again with min_seeds;
+    refuses a used population that the exclusion leaves with fewer seeds."""
+    bad = set(checked.bad_runs)
+    for file in checked.bad:
+        log.warning("excluding run %s (--skip-bad): %s: %s", file.run, file.file, file.reason)
+    kept = {key: [r for r in runs if r.directory not in bad] for key, runs in populations.items()}
+    short = [f"{key.label()} ({len(kept[key])} of {len(populations[key])})" for key in used if len(kept[key]) < min_seeds]
+    if short:
+        raise PopulationError(
+            f"after --skip-bad excluded {len(bad)} run(s), population(s) {', '.join(short)} have fewer than "
+            f"min_seeds={min_seeds} seeds left; {RERUN} or lower --min-seeds. Excluded:\n{checked.listing()}"
+        )
+    return group_populations([r for runs in kept.values() for r in runs], min_seeds)
+
+
 def identify(
     patterns: Sequence[str], out_dir: str | Path, min_seeds: int = 5, tie: str = "lowest", split: str = "test",
     seed: int = 0, n_boot: int = 200, with_texts: bool = True, wandb: bool = False, cache_dir: str | Path | None = None,
+    skip_bad: bool = False,
 ) -> Identified:
     """Find every pruned population under `patterns`, its PIEs and analyses, and write them to
-    `out_dir`. Raises before computing anything when the input is invalid."""
+    `out_dir`. Raises before computing anything when the input is invalid, including any prediction
+    file that fails its manifest checks; skip_bad=True excludes those runs instead (listed in
+    excluded_runs.csv and report.html) and then requires min_seeds of the remaining runs."""
     if tie not in TIE_RULES:
         raise ValueError(f"tie must be one of {', '.join(TIE_RULES)}, got {tie!r}")
     if split not in SPLITS:
@@ -165,10 +200,16 @@ def identify(
     found = discover(patterns)
     if found.incomplete:
         log.warning("skipping %d incomplete run(s), e.g. %s", len(found.incomplete), found.incomplete[0])
-    populations = group_populations(found.complete, min_seeds)
+    populations = group_populations(found.complete, 1 if skip_bad else min_seeds)
     pairs = pair_with_dense(populations)
     if not pairs:
         raise ValueError(f"no pruned population under {', '.join(patterns)}: PIEs compare pruned with dense runs")
+    used = sorted({key for pair in pairs for key in pair})
+    checked = check_files(_reads(populations, used, split))
+    if checked.bad and not skip_bad:
+        raise BadPredictionFiles(checked)
+    if skip_bad:
+        populations = _exclude(populations, used, checked, min_seeds)
     cache_dir = Path(cache_dir or os.environ.get("PIE_CACHE_DIR", ".cache/pie"))
     rng = np.random.default_rng(seed)
 
@@ -176,7 +217,7 @@ def identify(
 
     def cache(key: PopulationKey, name: str) -> PopulationLogits:
         if (key, name) not in loaded:
-            loaded[(key, name)] = load_logits(populations[key], name)
+            loaded[(key, name)] = load_logits(populations[key], name, checked)
         return loaded[(key, name)]
 
     rows: dict[str, list] = defaultdict(list)
@@ -219,7 +260,7 @@ def identify(
             loaded.pop((pruned_key, "train_final"), None)
 
     tables = _assemble(rows, found.complete, populations)
-    return _write_outputs(tables, setups, Path(out_dir), wandb, found.incomplete, patterns)
+    return _write_outputs(tables, setups, Path(out_dir), wandb, found.incomplete, patterns, checked.bad)
 
 
 def _assemble(rows, runs, populations) -> dict[str, pd.DataFrame]:
@@ -244,8 +285,10 @@ def _setup_frames(tables, dataset, model):
     return {name: frame[(frame["dataset"] == dataset) & (frame["model"] == model)] for name, frame in tables.items()}
 
 
-def _write_outputs(tables, setups, out: Path, wandb: bool, incomplete, patterns) -> Identified:
+def _write_outputs(tables, setups, out: Path, wandb: bool, incomplete, patterns, excluded: list[BadFile]) -> Identified:
     paths: dict[str, Path] = {}
+    excluded_frame = pd.DataFrame([(str(b.run), b.file, b.reason) for b in excluded], columns=["run_directory", "file", "reason"])
+    paths["excluded_runs_csv"] = write_table(excluded_frame, out / "excluded_runs.csv")
     for name, frame in tables.items():
         if name != "pies":
             paths[f"{name}_csv"] = write_table(frame, out / f"{name}.csv")
@@ -267,9 +310,9 @@ def _write_outputs(tables, setups, out: Path, wandb: bool, incomplete, patterns)
             figures[f"text_{stem}"] = plots.text_ratios(frames["text"], title, out / "plots" / f"text_{stem}.png")
         figures[f"stability_{stem}"] = plots.stability(frames["stability"], title, out / "plots" / f"stability_{stem}.png")
     paths.update(figures)
-    paths["report"] = write_report(out / "report.html", tables, figures, list(patterns))
+    paths["report"] = write_report(out / "report.html", tables, figures, list(patterns), excluded_frame)
     if wandb:
         from pie.reporting.wandb import log_identify_run
 
         paths["wandb"] = Path(log_identify_run(out, {k: v for k, v in tables.items() if k != "pies"}, figures))
-    return Identified(tables["summary"], tables["pies"], tables, paths, incomplete)
+    return Identified(tables["summary"], tables["pies"], tables, paths, incomplete, excluded)

@@ -5,7 +5,9 @@ complete written last). prune.py branches reuse this with a dense run's weights 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import socket
 import time
 import warnings
 from dataclasses import dataclass
@@ -14,23 +16,32 @@ from typing import Mapping
 
 import lightning as L
 import torch
-from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from pie import checks
 from pie.data.datamodule import TextDataModule
 from pie.data.dataset import TextClassificationData
 from pie.data.fingerprint import fingerprint_object
 from pie.models.module import Classifier, classification_metrics, multilabel_metrics
 from pie.models.thresholds import tune_threshold
 from pie.pruning.callback import PruningCallback
-from pie.pruning.schedules import Schedule, check_sparsity
+from pie.pruning.schedules import Schedule
 from pie.pruning.structured_callback import StructuredPruningCallback
 from pie.reporting.progress import EpochProgress
 from pie.reporting.wandb import log_predictions
+from pie.pruning.structured import reshape_to
+from pie.runs.atomic import remove_temporaries
+from pie.runs.discovery import Run
+from pie.runs.lock import run_lock
 from pie.runs.manifest import COMPLETE, RUNNING, package_versions, read_manifest, write_manifest
+from pie.runs.resume import (
+    AtomicCheckpointIO, EpochCheckpoint, ResumePoint, ResumeState, checkpoint_path, cluster_plugins,
+    find_resume_point, trim_metrics_log,
+)
 from pie.runs.weights import WEIGHTS_DIR, save_weights, state_sha256
 from pie.runs.predictions import PREDICTIONS_DIR
+from pie.runs.validation import check_files
 from pie.runs.writer import PredictionWriter
 
 log = logging.getLogger(__name__)
@@ -79,17 +90,6 @@ def method_label(cfg: DictConfig, schedule: Schedule) -> str:
     return f"{label}-branch" if cfg.get("branch") else label
 
 
-def build_schedule(cfg: DictConfig) -> Schedule:
-    """The pruning schedule, validated before any compute; config errors surface unwrapped."""
-    check_sparsity(cfg.sparsity)
-    try:
-        return instantiate(cfg.pruning.schedule)
-    except InstantiationException as error:
-        if isinstance(error.__cause__, ValueError):
-            raise error.__cause__ from None
-        raise
-
-
 def build_components(cfg: DictConfig) -> Components:
     """Seed, then data, tokenizer, network and module exactly as every run of this config does."""
     torch.set_num_threads(int(cfg.threads))
@@ -99,7 +99,7 @@ def build_components(cfg: DictConfig) -> Components:
     network = instantiate(cfg.model.network)(num_classes=data.num_classes, tokenizer=tokenizer)
     datamodule = TextDataModule(
         data, tokenizer, batch_size=int(cfg.model.batch_size), eval_batch_size=int(cfg.model.eval_batch_size),
-        cache_dir=cfg.paths.cache_dir, pad_to_max_length=bool(cfg.model.pad_to_max_length),
+        cache_dir=cfg.paths.cache_dir, pad_to_max_length=bool(cfg.model.pad_to_max_length), seed=int(cfg.seed),
     )
     module = Classifier(
         network, instantiate(cfg.model.optimizer), data.num_classes, multi_label=data.multi_label,
@@ -111,8 +111,6 @@ def build_components(cfg: DictConfig) -> Components:
 def make_pruner(cfg: DictConfig, schedule: Schedule, rewind_state=None):
     """The pruning callback the config describes: unstructured masks, or structured removal."""
     if cfg.pruning.get("structured"):
-        if cfg.pruning.get("rewind_step") is not None:
-            raise ValueError("structured pruning cannot rewind (the shapes change); set pruning.rewind_step=null")
         return StructuredPruningCallback(schedule, cfg.pruning.structured.importance, random_seed=int(cfg.seed))
     gradients = cfg.pruning.get("gradients") or {}
     return PruningCallback(
@@ -126,14 +124,6 @@ def make_pruner(cfg: DictConfig, schedule: Schedule, rewind_state=None):
         gradient_mode=gradients.get("mode", "eval"),
         random_seed=int(cfg.seed),
     )
-
-
-THRESHOLD_SOURCES = ("validation", "train_epoch")
-
-
-def check_threshold(cfg: DictConfig) -> None:
-    if cfg.threshold.tune_on not in THRESHOLD_SOURCES:
-        raise ValueError(f"threshold.tune_on must be one of {', '.join(THRESHOLD_SOURCES)}, got {cfg.threshold.tune_on!r}")
 
 
 def decision_threshold(cfg: DictConfig, module: Classifier, final_logits: Mapping, datamodule: TextDataModule) -> dict:
@@ -155,6 +145,8 @@ def run_metrics(final_logits: Mapping, datamodule: TextDataModule, threshold: di
 
 
 def _skip_if_complete(run_dir: Path, run_key: str) -> dict | None:
+    """The manifest of a complete run of this configuration whose prediction files all pass their
+    checks, or None: then the run is (re)run, from scratch when its files were damaged."""
     if not (run_dir / "manifest.json").exists():
         return None
     manifest = read_manifest(run_dir)
@@ -166,39 +158,70 @@ def _skip_if_complete(run_dir: Path, run_key: str) -> dict | None:
             f"(run key {manifest['keys']['run']} vs {run_key}). Use another name=..., or delete "
             f"that directory to rerun it."
         )
+    checked = check_files([(Run(run_dir, manifest), name) for name in manifest.get("predictions", {})])
+    if checked.bad:
+        log.warning("rerunning %s: it is complete but its prediction files fail their checks:\n%s", run_dir, checked.listing())
+        return None
     log.info("skip %s: complete (%s)", run_dir, manifest["metrics"]["test"])
     return manifest
 
 
+def _attempt(resume: ResumePoint | None) -> dict:
+    """Where and from what point this attempt at the run started (kept in the manifest)."""
+    return {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "host": socket.gethostname(), "pid": os.getpid(),
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID"), "slurm_restart_count": os.environ.get("SLURM_RESTART_COUNT"),
+        "resumed_from": None if resume is None else {"epochs_done": resume.epochs_done, "global_step": resume.global_step},
+    }
+
+
+def _begin(cfg: DictConfig, keys: dict, run_dir: Path) -> tuple[dict, ResumePoint | None]:
+    """The running manifest of this attempt: a fresh run's (its old files removed), or the
+    interrupted run's with one more attempt when its checkpoint can be resumed."""
+    remove_temporaries(run_dir)
+    resume = find_resume_point(run_dir, keys["run"])
+    if resume is None:
+        for stale in (PREDICTIONS_DIR, WEIGHTS_DIR, "logs"):
+            shutil.rmtree(run_dir / stale, ignore_errors=True)
+        manifest = {
+            "status": RUNNING,
+            "seed": int(cfg.seed),
+            "keys": keys,
+            "config": OmegaConf.to_container(cfg, resolve=True),
+            "versions": package_versions(),
+            "attempts": [],
+        }
+        if cfg.get("branch"):
+            manifest["branch"] = OmegaConf.to_container(cfg.branch)
+    else:
+        manifest = read_manifest(run_dir)
+        log.info("resuming %s after %d epoch(s) from %s", run_dir, resume.epochs_done, resume.path)
+    manifest["attempts"].append(_attempt(resume))
+    write_manifest(run_dir, manifest)
+    return manifest, resume
+
+
 def train(cfg: DictConfig, start: StartFrom | None = None) -> dict:
-    """Run (or skip, when already complete) one run; returns its manifest.
+    """Run one run, resume it from its last checkpoint, or skip it when already complete;
+    returns its manifest. Holds the run directory's lock throughout.
 
     With `start` (a prune.py branch) the network starts from a dense run's final weights; the
     rebuilt initialisation must match that run's, so rewinding goes to the same weights.
     """
-    schedule = build_schedule(cfg)
-    check_threshold(cfg)
-    if schedule.steps and cfg.pruning.score is None and not cfg.pruning.get("structured"):
-        raise ValueError(f"pruning={cfg.pruning.name} has no score function")
+    schedule = checks.train_config(cfg)
     keys = run_keys(cfg, schedule)
     run_dir = Path(cfg.paths.output_dir)
-    done = _skip_if_complete(run_dir, keys["run"])
-    if done is not None:
-        return done
+    with run_lock(run_dir):
+        done = _skip_if_complete(run_dir, keys["run"])
+        if done is not None:
+            checkpoint_path(run_dir).unlink(missing_ok=True)
+            return done
+        return _train(cfg, schedule, keys, run_dir, start)
 
+
+def _train(cfg: DictConfig, schedule: Schedule, keys: dict, run_dir: Path, start: StartFrom | None) -> dict:
     started = time.time()
-    shutil.rmtree(run_dir / PREDICTIONS_DIR, ignore_errors=True)
-    manifest = {
-        "status": RUNNING,
-        "seed": int(cfg.seed),
-        "keys": keys,
-        "config": OmegaConf.to_container(cfg, resolve=True),
-        "versions": package_versions(),
-    }
-    if cfg.get("branch"):
-        manifest["branch"] = OmegaConf.to_container(cfg.branch)
-    write_manifest(run_dir, manifest)
-
+    manifest, resume = _begin(cfg, keys, run_dir)
     parts = build_components(cfg)
     rewind_state = None
     if start is not None:
@@ -210,18 +233,24 @@ def train(cfg: DictConfig, start: StartFrom | None = None) -> dict:
         if start.rewind_to_init:
             rewind_state = {k: v.detach().clone() for k, v in parts.network.state_dict().items()}
         parts.network.load_state_dict(start.weights)
+    if resume is not None and resume.structure:
+        reshape_to(parts.network, resume.structure)
     label = f"[{parts.data.name} {cfg.model.name} {method_label(cfg, schedule)} s={schedule.final_sparsity:g} seed={cfg.seed}]"
     writer = PredictionWriter(run_dir, parts.datamodule, cfg.predictions.train_after_epochs)
     pruner = make_pruner(cfg, schedule, rewind_state)
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
+    if logger and resume is not None and hasattr(logger, "log_dir"):
+        trim_metrics_log(Path(logger.log_dir) / "metrics.csv", resume.epochs_done)
     trainer = instantiate(cfg.trainer)(
-        max_epochs=schedule.max_epochs, callbacks=[writer, pruner, EpochProgress(label)], logger=logger,
+        max_epochs=schedule.max_epochs, logger=logger,
+        callbacks=[writer, pruner, EpochProgress(label), ResumeState(), EpochCheckpoint(checkpoint_path(run_dir))],
+        plugins=[AtomicCheckpointIO(), *cluster_plugins()],
     )
     if logger:
         logger.log_hyperparams(manifest["config"])
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r".*(does not have many workers|LeafSpec|isinstance\(treespec).*")
-        trainer.fit(parts.module, datamodule=parts.datamodule)
+        trainer.fit(parts.module, datamodule=parts.datamodule, ckpt_path=resume and resume.path, weights_only=True)
     threshold = decision_threshold(cfg, parts.module, writer.final_logits, parts.datamodule) if parts.data.multi_label else None
     metrics = run_metrics(writer.final_logits, parts.datamodule, threshold)
     log_predictions(logger, "test", parts.data.splits["test"]["id"], parts.datamodule.labels("test"),
@@ -241,6 +270,7 @@ def train(cfg: DictConfig, start: StartFrom | None = None) -> dict:
         wall_time_s=round(time.time() - started, 3),
     )
     write_manifest(run_dir, manifest)
+    checkpoint_path(run_dir).unlink(missing_ok=True)
     log.info("%s done in %.1fs: test accuracy %.4f, macro-F1 %.4f -> %s", label, time.time() - started,
              metrics["test"]["accuracy"], metrics["test"]["macro_f1"], run_dir)
     return manifest

@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from pie.data.dataset import SPLITS, TextClassificationData
 from pie.data.fingerprint import fingerprint_object
+from pie.data.sampler import EpochShuffle
 from pie.models.tokenizer import Tokenizer
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,8 @@ def _stack_labels(labels: list) -> torch.Tensor:
 
 
 class TextDataModule(L.LightningDataModule):
-    """Shuffled training batches; validation/test/prediction passes in dataset order."""
+    """Training batches shuffled per epoch from `seed` (resumable; see EpochShuffle);
+    validation/test/prediction passes in dataset order."""
 
     def __init__(
         self,
@@ -100,9 +102,10 @@ class TextDataModule(L.LightningDataModule):
         cache_dir: str,
         pad_to_max_length: bool = False,
         num_workers: int = 0,
+        seed: int = 0,
     ):
         super().__init__()
-        self.data, self.tokenizer = data, tokenizer
+        self.data, self.tokenizer, self.seed = data, tokenizer, int(seed)
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.num_workers = num_workers
         self.collate = Collate(tokenizer.pad_id, data.max_length if pad_to_max_length else None)
@@ -114,12 +117,14 @@ class TextDataModule(L.LightningDataModule):
         return self.datasets[split].labels
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        dataset = self.datasets[split]
         return DataLoader(
-            self.datasets[split],
+            dataset,
             batch_size=self.batch_size if shuffle else self.eval_batch_size,
-            shuffle=shuffle,
+            sampler=EpochShuffle(len(dataset), self.seed) if shuffle else None,
             collate_fn=self.collate,
             num_workers=self.num_workers,
+            generator=torch.Generator().manual_seed(self.seed),  # worker seeds, not the global RNG
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -58,6 +58,14 @@ class Classifier(L.LightningModule):
             self.train_epoch_outputs = (torch.cat(logits).numpy(), torch.cat(labels).numpy())
             self._epoch_outputs = []
 
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        if self.train_epoch_outputs is not None:
+            checkpoint["train_epoch_outputs"] = [torch.from_numpy(a) for a in self.train_epoch_outputs]
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if "train_epoch_outputs" in checkpoint:
+            self.train_epoch_outputs = tuple(t.numpy() for t in checkpoint["train_epoch_outputs"])
+
     def validation_step(self, batch, batch_idx):
         logits = self(batch)
         n = len(batch["labels"])

@@ -51,6 +51,18 @@ class StructuredPruningCallback(L.Callback):
         trainer.strategy.setup_optimizers(trainer)
         log.info("structured pruning: %d -> %d parameters", self.report["parameters_before"], self.report["parameters_after"])
 
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        """The pruned shape, so a resumed run can rebuild it before loading the weights."""
+        if self.report:
+            checkpoint["structure"] = structure_of(pl_module.network)
+
+    def state_dict(self) -> dict:
+        return {"report": self.report, "parameters_before": self.parameters_before, "generator": self.generator.get_state()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.report, self.parameters_before = dict(state_dict["report"]), int(state_dict["parameters_before"])
+        self.generator.set_state(state_dict["generator"])
+
     def summary(self, network: nn.Module) -> dict:
         after = sum(p.numel() for p in network.parameters())
         return {

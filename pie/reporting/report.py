@@ -76,12 +76,24 @@ def _examples(frame: pd.DataFrame) -> str:
     return f"<p>Population: {html.escape(' / '.join(map(str, key)))}</p>" + _table(chosen[columns])
 
 
-def write_report(path: Path, tables: dict[str, pd.DataFrame], figures: dict[str, Path], sweeps: list[str]) -> Path:
-    """Write report.html atomically and return its path."""
+def _excluded(frame: pd.DataFrame) -> str:
+    """The runs --skip-bad left out, so that a reader sees what the analyses do not include."""
+    if frame.empty:
+        return "<p>None: every prediction file the analyses read matched its run's manifest.</p>"
+    runs = frame["run_directory"].nunique()
+    return (f"<p>{runs} run(s) left out of every analysis below (--skip-bad) because their prediction files "
+            "failed the manifest checks (checksum, shape, example ids); rerun them to include them.</p>" + _table(frame))
+
+
+def write_report(path: Path, tables: dict[str, pd.DataFrame], figures: dict[str, Path], sweeps: list[str],
+                 excluded: pd.DataFrame) -> Path:
+    """Write report.html atomically and return its path; `excluded` lists the runs left out (run
+    directory, file, reason)."""
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>PIE report</title><style>{STYLE}</style></head><body>",
              "<h1>Pruning identified exemplars (PIEs): report</h1>",
              f"<p class='note'>Sweeps: {html.escape(', '.join(sweeps))}. Written {datetime.datetime.now():%Y-%m-%d %H:%M}. "
-             "Method: Tropeano et al. (2025), Hooker et al. (2019).</p>"]
+             "Method: Tropeano et al. (2025), Hooker et al. (2019).</p>",
+             f"<h2>Excluded runs</h2>{_excluded(excluded)}"]
     for table, figure, title, explanation in SECTIONS:
         parts.append(f"<h2>{html.escape(title)}</h2><p>{html.escape(explanation)}</p>")
         frame = tables.get("effectiveness" if figure == "effectiveness" else table)

@@ -9,6 +9,10 @@ import os
 from pathlib import Path
 from typing import Iterator
 
+from pie.runs.faults import fault_point
+
+TEMPORARY = ".*.tmp"
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -20,10 +24,19 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
+        fault_point(f"write:{path.name}")
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def remove_temporaries(directory: str | os.PathLike) -> int:
+    """Delete the temporary files that writes killed before their rename left under `directory`."""
+    leftovers = list(Path(directory).rglob(TEMPORARY)) if Path(directory).is_dir() else []
+    for path in leftovers:
+        path.unlink(missing_ok=True)
+    return len(leftovers)
 
 
 def write_json(path: str | os.PathLike, obj) -> None:

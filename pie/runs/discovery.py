@@ -13,7 +13,8 @@ import numpy as np
 import pyarrow as pa
 
 from pie.runs.manifest import COMPLETE, MANIFEST, BadRun, read_manifest
-from pie.runs.predictions import PREDICTIONS_DIR, BadPredictionFile, Predictions, read_predictions
+from pie.runs.predictions import Predictions, locate, read_predictions
+from pie.runs.validation import Checked
 
 log = logging.getLogger(__name__)
 
@@ -83,25 +84,32 @@ class PopulationLogits:
         return self.ids.equals(other.ids)
 
 
-def _read(run: Run, name: str) -> Predictions:
-    record = run.manifest.get("predictions", {}).get(name)
-    if record is None:
-        raise BadPredictionFile(f"run {run.directory} has no {name!r} predictions in its manifest")
-    return read_predictions(run.directory / PREDICTIONS_DIR / record["file"], record)
+def _read(run: Run, name: str, checked: Checked | None, known: tuple[str, pa.Array] | None = None) -> Predictions:
+    """A run's predictions; hashes skipped for a file `checked` passed, and its ids taken from
+    `known` (ids_sha256, ids) when its verified record has the same ids hash."""
+    path, record = locate(run.directory, run.manifest, name)
+    verified = checked is not None and checked.unchanged(path)
+    same_ids = verified and known is not None and record.get("ids_sha256") == known[0]
+    return read_predictions(path, record, verified, known[1] if same_ids else None)
 
 
-def load_logits(runs: Iterable[Run], name: str) -> PopulationLogits:
+def load_logits(runs: Iterable[Run], name: str, checked: Checked | None = None) -> PopulationLogits:
     """Stack the `name` prediction files (e.g. "test_final") of runs into [M, N, C].
 
-    Every file is checked against its manifest (checksum, shape) and every run must list the
-    same example ids in the same order, with the same gold labels. Files are read on a few
-    threads (Arrow and hashing release the GIL).
+    Every file is checked against its manifest (checksum, shape, example ids), except files that
+    `checked` (from pie.runs.validation.check_files) passed and that are unchanged since; every run
+    must list the same example ids in the same order, with the same gold labels. Files are read on
+    a few threads (Arrow and hashing release the GIL); the example ids are decoded once when the
+    verified records' ids hashes say they are the same.
     """
     runs = sorted(runs, key=lambda r: r.seed)
     if not runs:
         raise ValueError("cannot load an empty population")
+    first = _read(runs[0], name, checked)
+    first_hash = runs[0].manifest["predictions"][name].get("ids_sha256")  # the read checked first.ids against it
+    known = (first_hash, first.ids) if first_hash else None
     with ThreadPoolExecutor(max_workers=4) as pool:
-        loaded = list(pool.map(lambda run: _read(run, name), runs))
+        loaded = [first, *pool.map(lambda run: _read(run, name, checked, known), runs[1:])]
     reference = loaded[0]
     for run, predictions in zip(runs[1:], loaded[1:]):
         if not predictions.ids.equals(reference.ids):

@@ -42,6 +42,13 @@ class PredictionWriter(L.Callback):
         if finished in self.train_after_epochs:
             self._write(pl_module, "train", f"epoch{finished}")
 
+    def state_dict(self) -> dict:
+        return {"records": self.records}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """A resumed run keeps the records of the files it wrote before its checkpoint."""
+        self.records = dict(state_dict["records"])
+
     def on_fit_end(self, trainer, pl_module) -> None:
         for split in self.final_splits:
             self.final_logits[split] = self._write(pl_module, split, "final")

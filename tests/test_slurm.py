@@ -1,0 +1,118 @@
+"""A sweep on a real one-node SLURM cluster: hydra/launcher=slurm submits it as one array job, and
+a preempted run is requeued by submitit and resumes from its checkpoint."""
+
+import json
+import subprocess
+import threading
+import time
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from conftest import TINY, run_cli
+from pie.runs.predictions import locate, read_predictions
+from slurm_cluster import run_sweep, sacct_tasks, slurm_cluster  # noqa: F401 (slurm_cluster: the fixture)
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+SEEDS = (0, 1, 2, 3)
+
+
+@pytest.fixture(scope="module")
+def sweep(slurm_cluster, tmp_path_factory):
+    """4 seeds of the tiny BiLSTM run, one SLURM array task each."""
+    root = tmp_path_factory.mktemp("slurm")
+    sweep = run_sweep(slurm_cluster, root, "slurm", f"seed={','.join(map(str, SEEDS))}", *TINY)
+    assert sweep.result.returncode == 0, sweep.result.stderr[-3000:]
+    return sweep
+
+
+def _run_dir(sweep, seed: int):
+    return sweep.submitit.parent / f"dataset.max_eval_examples=40,dataset.max_train_examples=64,model.epochs=1,seed={seed},threads=1"
+
+
+def test_every_seed_wrote_a_complete_run(sweep):
+    """One run directory per seed; each manifest is complete and every prediction file it lists is intact."""
+    runs = sorted(p.name for p in sweep.submitit.parent.iterdir() if (p / "manifest.json").exists())
+    assert runs == sorted(_run_dir(sweep, s).name for s in SEEDS)
+    for seed in SEEDS:
+        manifest = json.loads((_run_dir(sweep, seed) / "manifest.json").read_text())
+        assert manifest["status"] == "complete" and manifest["seed"] == seed
+        assert set(manifest["predictions"]) == {"train_epoch1", "train_final", "validation_final", "test_final"}
+        for name in manifest["predictions"]:
+            path, record = locate(_run_dir(sweep, seed), manifest, name)
+            assert len(read_predictions(path, record).ids) == record["rows"]
+
+
+def test_the_sweep_was_one_array_job_of_completed_tasks(sweep, slurm_cluster):
+    """One array id; its 4 tasks each have a submitit folder and finished COMPLETED on 1 CPU in sacct."""
+    array = sweep.array_id
+    tasks = [f"{array}_{i}" for i in range(len(SEEDS))]
+    assert sorted(p.name for p in sweep.submitit.glob(f"{array}_*")) == tasks
+    records = sacct_tasks(array, len(SEEDS))
+    assert {job: r["State"] for job, r in records.items()} == {job: "COMPLETED" for job in tasks}
+    assert all(r["Partition"] == slurm_cluster.partition and r["AllocCPUS"] == "1" and r["ExitCode"] == "0:0"
+               for r in records.values())
+
+
+def test_each_run_knew_its_array_task(sweep):
+    """submitit read the SLURM array variables in each job: Hydra's job id is <array>_<task>, task = job number."""
+    array = sweep.array_id
+    for task, seed in enumerate(SEEDS):
+        job = OmegaConf.load(_run_dir(sweep, seed) / ".hydra" / "hydra.yaml").hydra.job
+        assert (job.id, job.num) == (f"{array}_{task}", task)
+        log = "".join(p.read_text() for p in (sweep.submitit / f"{array}_{task}").glob("*_log.*"))
+        assert f"JobEnvironment(job_id={array}_{task}, hostname=" in log
+        assert "Job completed successfully" in log
+
+
+LONG = ["dataset.max_train_examples=1000", "dataset.max_eval_examples=40", "model.epochs=8", "model.batch_size=16", "threads=1"]
+
+
+def _wait_for(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}", pytrace=False)
+        time.sleep(0.2)
+
+
+def _state(job_id: str) -> str:
+    return subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True).stdout.strip()
+
+
+def test_a_preempted_run_requeues_and_resumes_from_its_checkpoint(slurm_cluster, tmp_path):
+    """USR2 mid-training (the signal SLURM sends before the time limit, or before preemption where
+    the cluster sends one): submitit requeues the task, the requeued task resumes from last.ckpt,
+    and its logits equal an uninterrupted run's."""
+    box = []
+    worker = threading.Thread(target=lambda: box.append(run_sweep(slurm_cluster, tmp_path, "preempt", "seed=0,1", *LONG)))
+    worker.start()
+    run_dir = tmp_path / "multirun" / "preempt" / ",".join(sorted([*LONG, "seed=0"]))  # Hydra sorts the overrides
+    _wait_for(lambda: (run_dir / "checkpoints" / "last.ckpt").exists(), 300, "the first epoch checkpoint of seed 0")
+    job_id = json.loads((run_dir / "manifest.json").read_text())["attempts"][-1]["slurm_job_id"]
+    subprocess.run(["scancel", "--signal=USR2", job_id], check=True)
+    # SLURM holds a requeued batch job back for two minutes (BeginTime); release it at once
+    _wait_for(lambda: _state(job_id) == "PENDING", 60, f"job {job_id} to be requeued")
+    subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], check=True)
+    worker.join(600)
+    sweep = box[0]
+    assert sweep.result.returncode == 0, sweep.result.stderr[-3000:]
+
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    first, second = manifest["attempts"]
+    assert manifest["status"] == "complete" and first["slurm_job_id"] == second["slurm_job_id"] == job_id
+    assert first["resumed_from"] is None and second["resumed_from"]["epochs_done"] >= 1 and second["slurm_restart_count"] == "1"
+    log = "".join(p.read_text() for p in (sweep.submitit / f"{sweep.array_id}_0").glob("*_log.*"))
+    assert "Caught signal SIGUSR2" in log and f"Requeued job {sweep.array_id}_0" in log and "resuming" in log
+    assert sacct_tasks(sweep.array_id, 2)[f"{sweep.array_id}_0"]["State"] == "COMPLETED"
+
+    local = run_cli("train.py", "-m", "name=uninterrupted", "seed=0", *LONG, cwd=tmp_path)
+    assert local.returncode == 0, local.stderr[-3000:]
+    reference = tmp_path / "multirun" / "uninterrupted" / run_dir.name
+    expected = json.loads((reference / "manifest.json").read_text())
+    assert manifest["weights"]["final"]["sha256"] == expected["weights"]["final"]["sha256"]
+    for name, record in expected["predictions"].items():
+        a = read_predictions(*locate(reference, expected, name))
+        b = read_predictions(*locate(run_dir, manifest, name))
+        assert np.array_equal(a.logits, b.logits), name
