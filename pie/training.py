@@ -1,6 +1,8 @@
 """One training run, wired from a composed config: data -> tokenizer -> network -> Lightning fit
 with pruning and prediction callbacks -> prediction files, weights and a manifest (status
-complete written last). prune.py branches reuse this with a dense run's weights as the start."""
+complete written last). The run holds its directory's lock, checkpoints every epoch and resumes
+from that checkpoint when rerun (pie.runs.resume). prune.py branches reuse this with a dense
+run's weights as the start."""
 
 from __future__ import annotations
 

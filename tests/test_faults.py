@@ -69,7 +69,7 @@ def kill_plan(rng: random.Random) -> list[tuple[str | None, float | None]]:
         (f"write:test_final.parquet@{rng.randint(1, 2)}", None),
         (f"write:last.ckpt@{rng.randint(1, 4)}", None),
         (f"train_batch@{rng.randint(1, 10)}", None),
-        (f"write:validation_final.parquet@1", None),
+        ("write:validation_final.parquet@1", None),
         (f"write:manifest.json@{rng.randint(1, 2)}", None),
     ]
 
