@@ -47,6 +47,7 @@ from pie.runs.validation import check_files
 from pie.runs.writer import PredictionWriter
 
 log = logging.getLogger(__name__)
+LOCK_WAIT_S = 30  # a requeued job may start while its previous attempt is still being killed
 RESULT_KEYS = ("seed", "sparsity", "threads", "threshold", "dataset", "model", "pruning", "selection", "trainer", "predictions", "branch")
 
 
@@ -213,7 +214,7 @@ def train(cfg: DictConfig, start: StartFrom | None = None) -> dict:
     schedule = checks.train_config(cfg)
     keys = run_keys(cfg, schedule)
     run_dir = Path(cfg.paths.output_dir)
-    with run_lock(run_dir):
+    with run_lock(run_dir, wait_s=LOCK_WAIT_S):
         done = _skip_if_complete(run_dir, keys["run"])
         if done is not None:
             checkpoint_path(run_dir).unlink(missing_ok=True)

@@ -8,6 +8,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -32,6 +33,23 @@ def test_second_writer_of_a_run_directory_is_refused(tmp_path):
                 pass
     with run_lock(tmp_path):  # released on exit
         pass
+
+
+def test_lock_waits_for_a_holder_that_is_shutting_down(tmp_path):
+    """With wait_s, a holder that lets go in time is waited for; one that does not is named."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pie.runs.lock import run_lock\n"
+         f"with run_lock({str(tmp_path)!r}):\n    print('locked', flush=True); time.sleep(2)"],
+        stdout=subprocess.PIPE, text=True, cwd=ROOT,
+    )
+    assert holder.stdout.readline().strip() == "locked"
+    with pytest.raises(RunLocked, match=r"waited 0.5 s"):
+        with run_lock(tmp_path, wait_s=0.5):
+            pass
+    started = time.monotonic()
+    with run_lock(tmp_path, wait_s=30):
+        assert time.monotonic() - started > 0.5  # it did wait for the holder's release
+    assert holder.wait(10) == 0
 
 
 def test_lock_dies_with_its_holder(tmp_path):

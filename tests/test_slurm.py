@@ -5,6 +5,7 @@ import json
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -81,6 +82,19 @@ def _state(job_id: str) -> str:
     return subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True).stdout.strip()
 
 
+def _steps(job_id: str) -> str:
+    return subprocess.run(["squeue", "-h", "-s", "-j", job_id], capture_output=True, text=True).stdout.strip()
+
+
+def _alive(pid: int) -> bool:
+    """A process that exists and is not a zombie."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
+
+
 def test_a_preempted_run_requeues_and_resumes_from_its_checkpoint(slurm_cluster, tmp_path):
     """USR2 mid-training (the signal SLURM sends before the time limit, or before preemption where
     the cluster sends one): submitit requeues the task, the requeued task resumes from last.ckpt,
@@ -90,20 +104,25 @@ def test_a_preempted_run_requeues_and_resumes_from_its_checkpoint(slurm_cluster,
     worker.start()
     run_dir = tmp_path / "multirun" / "preempt" / ",".join(sorted([*LONG, "seed=0"]))  # Hydra sorts the overrides
     _wait_for(lambda: (run_dir / "checkpoints" / "last.ckpt").exists(), 300, "the first epoch checkpoint of seed 0")
-    job_id = json.loads((run_dir / "manifest.json").read_text())["attempts"][-1]["slurm_job_id"]
+    attempt = json.loads((run_dir / "manifest.json").read_text())["attempts"][-1]
+    job_id = attempt["slurm_job_id"]
     subprocess.run(["scancel", "--signal=USR2", job_id], check=True)
-    # SLURM holds a requeued batch job back for two minutes (BeginTime); release it at once
-    _wait_for(lambda: _state(job_id) == "PENDING", 60, f"job {job_id} to be requeued")
+    # SLURM holds a requeued batch job back for two minutes (BeginTime). Release it once the old
+    # attempt is gone (its process and its job steps: the requeued job keeps the same id, and a
+    # step still being torn down would take the new attempt's processes with it).
+    _wait_for(lambda: _state(job_id) == "PENDING" and not _steps(job_id) and not _alive(attempt["pid"]), 120,
+              f"job {job_id} to be requeued and its old attempt to exit")
+    time.sleep(2)
     subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], check=True)
     worker.join(600)
     sweep = box[0]
-    assert sweep.result.returncode == 0, sweep.result.stderr[-3000:]
+    log = "".join(p.read_text() for p in sorted((sweep.submitit / f"{sweep.array_id}_0").glob("*_log.*")))
+    assert sweep.result.returncode == 0, sweep.result.stderr[-3000:] + "\ntask 0's submitit log:\n" + log[-4000:]
 
     manifest = json.loads((run_dir / "manifest.json").read_text())
     first, second = manifest["attempts"]
     assert manifest["status"] == "complete" and first["slurm_job_id"] == second["slurm_job_id"] == job_id
     assert first["resumed_from"] is None and second["resumed_from"]["epochs_done"] >= 1 and second["slurm_restart_count"] == "1"
-    log = "".join(p.read_text() for p in (sweep.submitit / f"{sweep.array_id}_0").glob("*_log.*"))
     assert "Caught signal SIGUSR2" in log and f"Requeued job {sweep.array_id}_0" in log and "resuming" in log
     assert sacct_tasks(sweep.array_id, 2)[f"{sweep.array_id}_0"]["State"] == "COMPLETED"
 

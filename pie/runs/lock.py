@@ -24,22 +24,34 @@ class RunLocked(RuntimeError):
     """Another live process is writing this run directory."""
 
 
+def _acquire(handle, wait_s: float) -> bool:
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError as error:
+            if error.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.5)
+
+
 @contextlib.contextmanager
-def run_lock(run_dir: str | os.PathLike) -> Iterator[None]:
-    """Hold the run directory's lock for the duration of the block, or raise RunLocked."""
+def run_lock(run_dir: str | os.PathLike, wait_s: float = 0.0) -> Iterator[None]:
+    """Hold the run directory's lock for the duration of the block, or raise RunLocked. `wait_s`
+    gives a holder that is shutting down (a requeued job's previous attempt) time to exit."""
     path = Path(run_dir) / LOCK_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = open(path, "a+")
     try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as error:
-            if error.errno not in (errno.EAGAIN, errno.EACCES):
-                raise
+        if not _acquire(handle, wait_s):
             handle.seek(0)
             holder = handle.read().strip() or "unknown process"
+            waited = f", waited {wait_s:g} s" if wait_s else ""
             raise RunLocked(
-                f"{run_dir} is being written by another process ({holder}). Two sweeps or jobs are "
+                f"{run_dir} is being written by another process ({holder}{waited}). Two sweeps or jobs are "
                 "running the same run: wait for that one to finish (or stop it), then rerun this "
                 "command; complete runs are skipped and interrupted ones resume."
             ) from None
