@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from pie.checks import schedule_from
 from pie.runs.discovery import Run, discover
 from pie.runs.weights import read_final_weights
 from pie.training import StartFrom, train
@@ -28,24 +29,26 @@ def find_dense_run(source: str, seed: int) -> Run:
     raise ValueError(f"{len(dense)} complete dense runs with seed={seed} under {source}: {[str(r.directory) for r in dense]}")
 
 
+def branch_schedule(cfg: DictConfig, finetune_epochs: int) -> dict:
+    """The branch's schedule: the method's own `branch` block (conf/pruning/<method>.yaml) at the
+    branch's sparsity and fine-tuning epochs; a method without a branch refuses with its reason."""
+    schedule = {**OmegaConf.to_container(cfg.pruning.branch, resolve=True), "sparsity": "${sparsity}", "finetune_epochs": int(finetune_epochs)}
+    schedule_from({**schedule, "sparsity": float(cfg.sparsity)})  # raises the method's refusal before any compute
+    return schedule
+
+
 def branch_config(cfg: DictConfig, dense: Run) -> DictConfig:
-    """The dense run's config with pruning, selection, sparsity and outputs from the branch."""
+    """The dense run's config with pruning (on its branch schedule), selection, sparsity and outputs from the branch."""
     merged = OmegaConf.create(dense.manifest["config"])
     finetune_epochs = cfg.finetune_epochs if cfg.finetune_epochs is not None else merged.model.epochs
     with open_dict(merged):
         merged.pruning = OmegaConf.to_container(cfg.pruning)
-        if cfg.pruning.get("keep_schedule_in_branches"):
-            merged.pruning.schedule.max_epochs = int(finetune_epochs)
-        else:
-            merged.pruning.schedule = {
-                "_target_": "pie.pruning.schedules.branch", "sparsity": "${sparsity}",
-                "finetune_epochs": int(finetune_epochs), "n_steps": int(cfg.n_steps),
-            }
+        merged.pruning.schedule = branch_schedule(cfg, finetune_epochs)
         merged.selection = cfg.selection
         merged.sparsity = cfg.sparsity
         merged.name = cfg.name
         merged.predictions = cfg.predictions
-        merged.paths = {"root": cfg.paths.root, "cache_dir": cfg.paths.cache_dir, "output_dir": cfg.paths.output_dir}
+        merged.paths = OmegaConf.to_container(cfg.paths)  # unresolved: the sweeper composes jobs before Hydra's runtime exists
         merged.logger = cfg.get("logger")
         merged.branch = {"source": str(dense.directory), "source_run_key": dense.manifest["keys"]["run"]}
     return merged

@@ -3,24 +3,33 @@ sweeper for every job of a sweep before the first one launches (hydra/sweeper=ch
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Sequence
+
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from pie.pruning.schedules import Schedule, check_sparsity
+from pie.runs.identity import DENSE, config_keys
 
 THRESHOLD_SOURCES = ("validation", "train_epoch")
 
 
-def build_schedule(cfg: DictConfig) -> Schedule:
-    """The pruning schedule, validated; config errors surface unwrapped."""
-    check_sparsity(cfg.sparsity)
+def schedule_from(node) -> Schedule:
+    """Instantiate a schedule config; its ValueErrors (bad values, a method's refusal) surface unwrapped."""
     try:
-        return instantiate(cfg.pruning.schedule)
+        return instantiate(node)
     except InstantiationException as error:
         if isinstance(error.__cause__, ValueError):
             raise error.__cause__ from None
         raise
+
+
+def build_schedule(cfg: DictConfig) -> Schedule:
+    """The pruning schedule, validated."""
+    check_sparsity(cfg.sparsity)
+    return schedule_from(cfg.pruning.schedule)
 
 
 def check_pruning(cfg: DictConfig, schedule: Schedule) -> None:
@@ -52,9 +61,57 @@ def train_config(cfg: DictConfig) -> Schedule:
     return schedule
 
 
-def prune_config(cfg: DictConfig) -> None:
-    """A prune.py branch: a sparsity in range and a complete dense run of its seed under `source`."""
-    from pie.branching import find_dense_run
+def prune_config(cfg: DictConfig) -> DictConfig:
+    """A prune.py branch: a sparsity in range, a method with a branch schedule and a complete
+    dense run of its seed under `source`; returns the branch's config (what train() runs)."""
+    from pie.branching import branch_config, find_dense_run
 
     check_sparsity(cfg.sparsity)
-    find_dense_run(str(cfg.source), int(cfg.seed))
+    merged = branch_config(cfg, find_dense_run(str(cfg.source), int(cfg.seed)))
+    check_pruning(merged, build_schedule(merged))
+    return merged
+
+
+@dataclass(frozen=True)
+class Job:
+    """What one job of a sweep runs: its run key, the pruning preset it names, whether it prunes."""
+
+    run_key: str
+    preset: str
+    prunes: bool
+
+
+def train_job(cfg: DictConfig) -> Job:
+    """train_config for one job of a train.py sweep, and what the job runs."""
+    schedule = train_config(cfg)
+    return Job(config_keys(cfg, dense=not schedule.steps)["run"], str(cfg.pruning.name), bool(schedule.steps))
+
+
+def prune_job(cfg: DictConfig) -> Job:
+    """prune_config for one job of a prune.py sweep, and what the job runs."""
+    return Job(config_keys(prune_config(cfg), dense=False)["run"], str(cfg.pruning.name), True)
+
+
+def presets_pruning_nothing(jobs: Sequence[Job]) -> list[str]:
+    """Pruning presets named by some job of a sweep of which no job prunes (all at sparsity 0):
+    such a sweep would train dense models under a method's name."""
+    named = {job.preset for job in jobs if job.preset != DENSE}
+    return sorted(p for p in named if not any(job.prunes for job in jobs if job.preset == p))
+
+
+def check_single_run(cfg: DictConfig, schedule: Schedule) -> None:
+    """A run launched alone (no -m) that names a pruning method but prunes nothing is a mistake."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    alone = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.RUN
+    if alone and not schedule.steps and cfg.pruning.name != DENSE:
+        raise ValueError(prunes_nothing_message(cfg.pruning.name))
+
+
+def prunes_nothing_message(preset: str) -> str:
+    return (
+        f"pruning={preset} with sparsity=0 prunes nothing: it would train a dense model under the method's name. "
+        f"Give a sparsity (e.g. sparsity=0.9, or with -m sparsity=0,0.5,0.9 where 0 is the dense population), "
+        "or use pruning=none for dense runs"
+    )

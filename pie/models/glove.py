@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from pie.data.fingerprint import fingerprint_object
+from pie.hashing import fingerprint_object
 
 PAD, UNK = "[PAD]", "[UNK]"
 _RULES = [

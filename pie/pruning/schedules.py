@@ -142,7 +142,8 @@ def gradual(
 
 def branch(sparsity: float, finetune_epochs: int, n_steps: int = 1) -> Schedule:
     """For prune.py: prune a trained dense model before fine-tuning, then after every
-    finetune_epochs epochs until n_steps prunes are done (geometric rate per step)."""
+    finetune_epochs epochs until n_steps prunes are done (geometric rate per step): an iterative
+    method's branch takes its own number of steps, a one-shot method's one."""
     sparsity = check_sparsity(sparsity)
     if sparsity == 0.0:
         raise ValueError("a pruned branch needs sparsity > 0 (the dense run is the sparsity-0 population)")
@@ -155,3 +156,13 @@ def branch(sparsity: float, finetune_epochs: int, n_steps: int = 1) -> Schedule:
     ]
     steps[-1] = PruningStep(after_epoch=steps[-1].after_epoch, sparsity=sparsity)
     return Schedule(steps=tuple(steps), max_epochs=n_steps * finetune_epochs)
+
+
+def gradual_branch(sparsity: float, finetune_epochs: int, begin_step: int, end_step: int, frequency: int) -> Schedule:
+    """For prune.py: the gradual schedule run while fine-tuning a trained dense model."""
+    return gradual(sparsity, begin_step, end_step, frequency, max_epochs=finetune_epochs)
+
+
+def no_branch(reason: str, **_) -> Schedule:
+    """For prune.py: a method that has no branch from a trained model refuses with its reason."""
+    raise ValueError(reason)

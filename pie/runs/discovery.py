@@ -5,13 +5,14 @@ from __future__ import annotations
 import glob
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 import pyarrow as pa
 
+from pie.runs.identity import stored_run_key
 from pie.runs.manifest import COMPLETE, MANIFEST, BadRun, read_manifest
 from pie.runs.predictions import Predictions, locate, read_predictions
 from pie.runs.validation import Checked
@@ -31,12 +32,15 @@ class Run:
 
 @dataclass(frozen=True)
 class Discovery:
-    complete: list[Run]
+    complete: list[Run]  # one per run key
     incomplete: list[Path]
+    duplicates: dict[Path, Path] = field(default_factory=dict)  # a complete run's directory -> the same run's kept directory
 
 
 def discover(patterns: Sequence[str]) -> Discovery:
-    """Every run directory (one holding a manifest) under the given directories or globs."""
+    """Every run directory (one holding a manifest) under the given directories or globs. Complete
+    runs with the same run key (e.g. the dense run of a sweep over methods, stored once under each
+    method by an older pie) are one run: the first directory is kept, the others listed."""
     directories: list[Path] = []
     for pattern in patterns:
         matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
@@ -60,7 +64,17 @@ def discover(patterns: Sequence[str]) -> Discovery:
             complete.append(Run(directory, manifest))
         else:
             incomplete.append(directory)
-    return Discovery(complete=complete, incomplete=incomplete)
+    kept: dict[str, Run] = {}
+    duplicates: dict[Path, Path] = {}
+    for run in complete:
+        key = stored_run_key(run.manifest) if {"config", "keys"} <= run.manifest.keys() else str(run.directory)
+        first = kept.setdefault(key, run)
+        if first is not run:
+            duplicates[run.directory] = first.directory
+    if duplicates:
+        log.info("%d run(s) are the same run as another directory and are read once, e.g. %s = %s",
+                 len(duplicates), *next(iter(duplicates.items())))
+    return Discovery(complete=list(kept.values()), incomplete=incomplete, duplicates=duplicates)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,60 @@
+"""What a run is, as three hashes of its resolved config: the run (everything that changes its
+predictions), its model setup (the population it joins) and its pruning method.
+
+A run whose schedule prunes nothing is the dense run whatever pruning preset it was composed
+with: `pruning=imp_ft sparsity=0` and `pruning=mp_ai sparsity=0` train the same model, so they
+have one run key and a sweep runs and analyses them once (open_lth's run description hash).
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from omegaconf import DictConfig, OmegaConf
+
+from pie.hashing import fingerprint_object
+
+DENSE = "dense"
+# Config sections that decide a run's predictions (paths, names and loggers do not).
+RESULT_KEYS = ("seed", "sparsity", "threads", "threshold", "dataset", "model", "pruning", "selection", "trainer", "predictions", "branch")
+MODEL_KEYS = ("model", "trainer", "threads", "threshold")
+# Sections of a pruning preset that a run does not use: how prune.py would branch it.
+UNUSED_PRUNING = ("branch",)
+
+
+def _pruning(config: Mapping) -> dict:
+    return {k: v for k, v in dict(config.get("pruning") or {}).items() if k not in UNUSED_PRUNING}
+
+
+def run_keys(config: Mapping, dense: bool) -> dict[str, str]:
+    """{"run", "model", "pruning"} hashes of a resolved config (plain containers).
+
+    `dense`: the run's schedule has no pruning step; its pruning and selection sections then
+    do not enter any key."""
+    described = {k: config[k] for k in RESULT_KEYS if k in config}
+    if dense:
+        described.pop("selection", None)
+        described["pruning"] = DENSE
+        described["sparsity"] = 0.0  # `sparsity=0` on the command line is the integer 0
+    else:
+        described["pruning"] = _pruning(config)
+    method = {"pruning": _pruning(config), "selection": config.get("selection")}
+    method["pruning"]["schedule"] = {k: v for k, v in dict(method["pruning"].get("schedule") or {}).items() if k != "sparsity"}
+    return {
+        "run": fingerprint_object(described),
+        "model": fingerprint_object({k: config[k] for k in MODEL_KEYS if k in config}),
+        "pruning": DENSE if dense else fingerprint_object(method),
+    }
+
+
+def config_keys(cfg: DictConfig, dense: bool) -> dict[str, str]:
+    """run_keys of a composed config (only the sections that enter a key are resolved)."""
+    sections = {k: OmegaConf.to_container(cfg[k], resolve=True) if isinstance(cfg[k], DictConfig) else cfg[k]
+                for k in RESULT_KEYS if k in cfg}
+    return run_keys(sections, dense)
+
+
+def stored_run_key(manifest: Mapping) -> str:
+    """The run key of a stored run, recomputed from its recorded config with today's rules, so
+    runs written before a rule changed still match (or deduplicate with) the runs of today."""
+    return run_keys(manifest["config"], dense=manifest["keys"]["pruning"] == DENSE)["run"]
