@@ -10,11 +10,11 @@ from pie.entry import quiet_libraries
 @hydra.main(version_base="1.3", config_path="conf", config_name="prune")
 def main(cfg: DictConfig) -> float:
     quiet_libraries()
-    from pie.branching import branch
     from pie.reporting.wandb import finish
+    from pie.training import branch
 
     try:
-        return branch(cfg)["metrics"]["test"]["accuracy"]
+        return branch(cfg).metrics["test"]["accuracy"]
     finally:
         finish()
 

@@ -13,7 +13,7 @@ def main(cfg: DictConfig) -> float:
     from pie.training import train
 
     try:
-        return train(cfg)["metrics"]["test"]["accuracy"]
+        return train(cfg).metrics["test"]["accuracy"]
     finally:
         finish()
 

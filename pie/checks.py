@@ -10,7 +10,9 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from pie.branching import branch_config, rewinds_to_init
 from pie.pruning.schedules import Schedule, check_sparsity
+from pie.runs.discovery import find_dense_run
 from pie.runs.identity import DENSE, config_keys
 
 THRESHOLD_SOURCES = ("validation", "train_epoch")
@@ -37,6 +39,11 @@ def check_pruning(cfg: DictConfig, schedule: Schedule) -> None:
         raise ValueError(f"pruning={cfg.pruning.name} has no score function")
     if cfg.pruning.get("structured") and cfg.pruning.get("rewind_step") is not None:
         raise ValueError("structured pruning cannot rewind (the shapes change); set pruning.rewind_step=null")
+    if cfg.pruning.get("structured") and schedule.steps and cfg.model.name != "bert":
+        raise ValueError(
+            f"pruning={cfg.pruning.name} removes attention heads and FFN neurons of BERT-family models only, "
+            f"not model={cfg.model.name}; prune it with an unstructured method (e.g. pruning=imp_ft)"
+        )
 
 
 def check_threshold(cfg: DictConfig) -> None:
@@ -64,11 +71,10 @@ def train_config(cfg: DictConfig) -> Schedule:
 def prune_config(cfg: DictConfig) -> DictConfig:
     """A prune.py branch: a sparsity in range, a method with a branch schedule and a complete
     dense run of its seed under `source`; returns the branch's config (what train() runs)."""
-    from pie.branching import branch_config, find_dense_run
-
     check_sparsity(cfg.sparsity)
     merged = branch_config(cfg, find_dense_run(str(cfg.source), int(cfg.seed)))
-    check_pruning(merged, build_schedule(merged))
+    check_pruning(merged, build_schedule(merged))  # the method's branch schedule, or its refusal
+    rewinds_to_init(merged)
     return merged
 
 
@@ -84,12 +90,12 @@ class Job:
 def train_job(cfg: DictConfig) -> Job:
     """train_config for one job of a train.py sweep, and what the job runs."""
     schedule = train_config(cfg)
-    return Job(config_keys(cfg, dense=not schedule.steps)["run"], str(cfg.pruning.name), bool(schedule.steps))
+    return Job(config_keys(cfg, dense=not schedule.steps).run, str(cfg.pruning.name), bool(schedule.steps))
 
 
 def prune_job(cfg: DictConfig) -> Job:
     """prune_config for one job of a prune.py sweep, and what the job runs."""
-    return Job(config_keys(prune_config(cfg), dense=False)["run"], str(cfg.pruning.name), True)
+    return Job(config_keys(prune_config(cfg), dense=False).run, str(cfg.pruning.name), True)
 
 
 def presets_pruning_nothing(jobs: Sequence[Job]) -> list[str]:

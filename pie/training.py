@@ -1,62 +1,35 @@
-"""One training run, wired from a composed config: data -> tokenizer -> network -> Lightning fit
-with pruning and prediction callbacks -> prediction files, weights and a manifest (status
-complete written last). The run holds its directory's lock, checkpoints every epoch and resumes
-from that checkpoint when rerun (pie.runs.resume). prune.py branches reuse this with a dense
-run's weights as the start."""
+"""One training run, wired from a composed config: checks -> the run directory's claim (skip,
+begin or resume; pie.runs.lifecycle) -> the run's parts (pie.build) -> Lightning fit with the
+pruning, prediction and checkpoint callbacks -> the task's threshold and metrics -> weights and
+the complete manifest. A prune.py branch is the same run started from a dense run's weights."""
 
 from __future__ import annotations
 
 import logging
-import os
-import shutil
-import socket
 import time
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Mapping
 
-import lightning as L
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from pie import checks
-from pie.data.datamodule import TextDataModule
-from pie.data.dataset import TextClassificationData
-from pie.models.module import Classifier, classification_metrics, multilabel_metrics
-from pie.models.thresholds import tune_threshold
-from pie.pruning.callback import PruningCallback
+from pie import build, checks
+from pie.branching import branch_config, rewinds_to_init
 from pie.pruning.schedules import Schedule
-from pie.pruning.structured_callback import StructuredPruningCallback
+from pie.pruning.structured import reshape_to
 from pie.reporting.progress import EpochProgress
 from pie.reporting.wandb import log_predictions
-from pie.pruning.structured import reshape_to
-from pie.runs.atomic import remove_temporaries
-from pie.runs.discovery import Run
-from pie.runs.identity import DENSE, config_keys, stored_run_key
-from pie.runs.lock import run_lock
-from pie.runs.manifest import COMPLETE, RUNNING, package_versions, read_manifest, write_manifest
-from pie.runs.resume import (
-    AtomicCheckpointIO, EpochCheckpoint, ResumePoint, ResumeState, checkpoint_path, cluster_plugins,
-    find_resume_point, trim_metrics_log,
-)
-from pie.runs.weights import WEIGHTS_DIR, save_weights, state_sha256
-from pie.runs.predictions import PREDICTIONS_DIR
-from pie.runs.validation import check_files
+from pie.runs.discovery import find_dense_run
+from pie.runs.identity import DENSE, config_keys, method_label
+from pie.runs.lifecycle import Claim, claim
+from pie.runs.manifest import Branch, DatasetInfo, Manifest, ModelInfo, PruningInfo, Threshold, Weights
+from pie.runs.resume import EpochCheckpoint, ResumeState, trim_metrics_log
+from pie.runs.weights import read_final_weights
 from pie.runs.writer import PredictionWriter
 
 log = logging.getLogger(__name__)
 LOCK_WAIT_S = 30  # a requeued job may start while its previous attempt is still being killed
-
-
-@dataclass
-class Components:
-    data: TextClassificationData
-    network: torch.nn.Module
-    datamodule: TextDataModule
-    module: Classifier
-    init_sha256: str
 
 
 @dataclass(frozen=True)
@@ -69,201 +42,74 @@ class StartFrom:
     rewind_to_init: bool
 
 
-def run_keys(cfg: DictConfig, schedule: Schedule) -> dict:
-    """Hashes that identify the run, its model setup (population) and its pruning method."""
-    return config_keys(cfg, dense=not schedule.steps)
-
-
-def method_label(cfg: DictConfig, schedule: Schedule) -> str:
-    """'dense', or the preset name with '-global' / '-branch' where they apply."""
-    if not schedule.steps:
-        return DENSE
-    label = cfg.pruning.name if cfg.pruning.scope == "layerwise" else f"{cfg.pruning.name}-{cfg.pruning.scope}"
-    return f"{label}-branch" if cfg.get("branch") else label
-
-
-def build_components(cfg: DictConfig) -> Components:
-    """Seed, then data, tokenizer, network and module exactly as every run of this config does."""
-    torch.set_num_threads(int(cfg.threads))
-    L.seed_everything(int(cfg.seed), workers=True, verbose=False)
-    data = instantiate(cfg.dataset)
-    tokenizer = instantiate(cfg.model.tokenizer)(train_texts=data.splits["train"]["text"])
-    network = instantiate(cfg.model.network)(num_classes=data.num_classes, tokenizer=tokenizer)
-    datamodule = TextDataModule(
-        data, tokenizer, batch_size=int(cfg.model.batch_size), eval_batch_size=int(cfg.model.eval_batch_size),
-        cache_dir=cfg.paths.cache_dir, pad_to_max_length=bool(cfg.model.pad_to_max_length), seed=int(cfg.seed),
-    )
-    module = Classifier(
-        network, instantiate(cfg.model.optimizer), data.num_classes, multi_label=data.multi_label,
-        collect_train_logits=data.multi_label and cfg.threshold.tune_on == "train_epoch",
-    )
-    return Components(data, network, datamodule, module, state_sha256(network.state_dict()))
-
-
-def make_pruner(cfg: DictConfig, schedule: Schedule, rewind_state=None):
-    """The pruning callback the config describes: unstructured masks, or structured removal."""
-    if cfg.pruning.get("structured"):
-        return StructuredPruningCallback(schedule, cfg.pruning.structured.importance, random_seed=int(cfg.seed))
-    gradients = cfg.pruning.get("gradients") or {}
-    return PruningCallback(
-        schedule,
-        instantiate(cfg.pruning.score) if cfg.pruning.score else None,
-        instantiate(cfg.selection),
-        cfg.pruning.scope,
-        rewind_step=cfg.pruning.get("rewind_step"),
-        rewind_state=rewind_state,
-        gradient_samples=int(gradients.get("samples", 100)),
-        gradient_mode=gradients.get("mode", "eval"),
-        random_seed=int(cfg.seed),
-    )
-
-
-def decision_threshold(cfg: DictConfig, module: Classifier, final_logits: Mapping, datamodule: TextDataModule) -> dict:
-    """A multi-label run's τ: best macro-F1 on the final validation logits (eval mode), or on the
-    last training epoch's logits (train mode, weights changing: the reference's way)."""
-    if cfg.threshold.tune_on == "validation":
-        logits, targets = final_logits["validation"], datamodule.labels("validation")
-    else:
-        logits, targets = module.train_epoch_outputs
-    tau, f1 = tune_threshold(logits, targets)
-    return {"value": tau, "tuned_on": cfg.threshold.tune_on, "macro_f1": f1}
-
-
-def run_metrics(final_logits: Mapping, datamodule: TextDataModule, threshold: dict | None) -> dict:
-    """Validation and test metrics: accuracy and macro-F1, or the multi-label set at τ."""
-    if threshold is None:
-        return {s: classification_metrics(final_logits[s], datamodule.labels(s)) for s in ("validation", "test")}
-    return {s: multilabel_metrics(final_logits[s], datamodule.labels(s), threshold["value"]) for s in ("validation", "test")}
-
-
-def _skip_if_complete(run_dir: Path, run_key: str) -> dict | None:
-    """The manifest of a complete run of this configuration whose prediction files all pass their
-    checks, or None: then the run is (re)run, from scratch when its files were damaged."""
-    if not (run_dir / "manifest.json").exists():
-        return None
-    manifest = read_manifest(run_dir)
-    if manifest["status"] != COMPLETE:
-        return None
-    if stored_run_key(manifest) != run_key:
-        raise RuntimeError(
-            f"{run_dir} already holds a complete run with a different configuration "
-            f"(run key {manifest['keys']['run']} vs {run_key}). Use another name=..., or delete "
-            f"that directory to rerun it."
-        )
-    checked = check_files([(Run(run_dir, manifest), name) for name in manifest.get("predictions", {})])
-    if checked.bad:
-        log.warning("rerunning %s: it is complete but its prediction files fail their checks:\n%s", run_dir, checked.listing())
-        return None
-    log.info("skip %s: complete (%s)", run_dir, manifest["metrics"]["test"])
-    return manifest
-
-
-def _attempt(resume: ResumePoint | None) -> dict:
-    """Where and from what point this attempt at the run started (kept in the manifest)."""
-    return {
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "host": socket.gethostname(), "pid": os.getpid(),
-        "slurm_job_id": os.environ.get("SLURM_JOB_ID"), "slurm_restart_count": os.environ.get("SLURM_RESTART_COUNT"),
-        "resumed_from": None if resume is None else {"epochs_done": resume.epochs_done, "global_step": resume.global_step},
-    }
-
-
-def _begin(cfg: DictConfig, keys: dict, run_dir: Path) -> tuple[dict, ResumePoint | None]:
-    """The running manifest of this attempt: a fresh run's (its old files removed), or the
-    interrupted run's with one more attempt when its checkpoint can be resumed."""
-    remove_temporaries(run_dir)
-    resume = find_resume_point(run_dir, keys["run"])
-    if resume is None:
-        for stale in (PREDICTIONS_DIR, WEIGHTS_DIR, "logs"):
-            shutil.rmtree(run_dir / stale, ignore_errors=True)
-        manifest = {
-            "status": RUNNING,
-            "seed": int(cfg.seed),
-            "keys": keys,
-            "config": OmegaConf.to_container(cfg, resolve=True),
-            "versions": package_versions(),
-            "attempts": [],
-        }
-        if cfg.get("branch"):
-            manifest["branch"] = OmegaConf.to_container(cfg.branch)
-    else:
-        manifest = read_manifest(run_dir)
-        log.info("resuming %s after %d epoch(s) from %s", run_dir, resume.epochs_done, resume.path)
-    manifest["attempts"].append(_attempt(resume))
-    write_manifest(run_dir, manifest)
-    return manifest, resume
-
-
-def train(cfg: DictConfig, start: StartFrom | None = None) -> dict:
+def train(cfg: DictConfig, start: StartFrom | None = None) -> Manifest:
     """Run one run, resume it from its last checkpoint, or skip it when already complete;
-    returns its manifest. Holds the run directory's lock throughout.
-
-    With `start` (a prune.py branch) the network starts from a dense run's final weights; the
-    rebuilt initialisation must match that run's, so rewinding goes to the same weights.
-    """
+    returns its manifest. With `start` the network starts from a dense run's final weights."""
     schedule = checks.train_config(cfg)
     checks.check_single_run(cfg, schedule)
-    keys = run_keys(cfg, schedule)
-    run_dir = Path(cfg.paths.output_dir)
-    with run_lock(run_dir, wait_s=LOCK_WAIT_S):
-        done = _skip_if_complete(run_dir, keys["run"])
-        if done is not None:
-            checkpoint_path(run_dir).unlink(missing_ok=True)
-            return done
-        return _train(cfg, schedule, keys, run_dir, start)
+    branch = Branch(**cfg.branch) if cfg.get("branch") else None
+    keys = config_keys(cfg, dense=not schedule.steps)
+    with claim(cfg.paths.output_dir, keys, OmegaConf.to_container(cfg, resolve=True), int(cfg.seed), branch, LOCK_WAIT_S) as run:
+        return run.manifest if run.skipped else _fit(cfg, schedule, run, start)
 
 
-def _train(cfg: DictConfig, schedule: Schedule, keys: dict, run_dir: Path, start: StartFrom | None) -> dict:
+def branch(cfg: DictConfig) -> Manifest:
+    """prune.py: one branch from the dense run of its seed under `source` (skipped when complete)."""
+    dense = find_dense_run(str(cfg.source), int(cfg.seed))
+    merged = branch_config(cfg, dense)
+    state, _ = read_final_weights(dense)
+    return train(merged, StartFrom(state, dense.manifest.weights.init_sha256, rewinds_to_init(merged)))
+
+
+def _start(parts: build.Components, start: StartFrom | None) -> dict | None:
+    """Load a branch's starting weights; returns the initial weights to rewind to, if any. The
+    rebuilt initialisation must be the dense run's, so rewinding goes to the same weights."""
+    if start is None:
+        return None
+    if parts.init_sha256 != start.init_sha256:
+        raise RuntimeError(
+            "the rebuilt initial weights differ from the dense run's (package versions or data changed since it "
+            "ran); branch from dense runs made with this installation"
+        )
+    rewind_state = {k: v.detach().clone() for k, v in parts.network.state_dict().items()} if start.rewind_to_init else None
+    parts.network.load_state_dict(start.weights)
+    return rewind_state
+
+
+def _fit(cfg: DictConfig, schedule: Schedule, run: Claim, start: StartFrom | None) -> Manifest:
     started = time.time()
-    manifest, resume = _begin(cfg, keys, run_dir)
-    parts = build_components(cfg)
-    rewind_state = None
-    if start is not None:
-        if parts.init_sha256 != start.init_sha256:
-            raise RuntimeError(
-                "the rebuilt initial weights differ from the dense run's (package versions or data "
-                "changed since it ran); branch from dense runs made with this installation"
-            )
-        if start.rewind_to_init:
-            rewind_state = {k: v.detach().clone() for k, v in parts.network.state_dict().items()}
-        parts.network.load_state_dict(start.weights)
-    if resume is not None and resume.structure:
-        reshape_to(parts.network, resume.structure)
-    label = f"[{parts.data.name} {cfg.model.name} {method_label(cfg, schedule)} s={schedule.final_sparsity:g} seed={cfg.seed}]"
-    writer = PredictionWriter(run_dir, parts.datamodule, cfg.predictions.train_after_epochs)
-    pruner = make_pruner(cfg, schedule, rewind_state)
-    logger = instantiate(cfg.logger) if cfg.get("logger") else False
-    if logger and resume is not None and hasattr(logger, "log_dir"):
-        trim_metrics_log(Path(logger.log_dir) / "metrics.csv", resume.epochs_done)
-    trainer = instantiate(cfg.trainer)(
-        max_epochs=schedule.max_epochs, logger=logger,
-        callbacks=[writer, pruner, EpochProgress(label), ResumeState(), EpochCheckpoint(checkpoint_path(run_dir))],
-        plugins=[AtomicCheckpointIO(), *cluster_plugins()],
-    )
+    parts = build.components(cfg)
+    rewind_state = _start(parts, start)
+    if run.resume is not None:
+        if run.resume.structure:
+            reshape_to(parts.network, run.resume.structure)
+        trim_metrics_log(run.paths.metrics_log, run.resume.epochs_done)
+    method = method_label(run.manifest.config, dense=not schedule.steps)
+    label = f"[{parts.data.name} {cfg.model.name} {method} s={schedule.final_sparsity:g} seed={cfg.seed}]"
+    writer = PredictionWriter(run.paths, parts.datamodule, cfg.predictions.train_after_epochs)
+    pruner = build.pruner(cfg, schedule, rewind_state)
+    logger = build.logger(cfg, run.paths)
+    callbacks = [writer, pruner, EpochProgress(label), ResumeState(), EpochCheckpoint(run.paths.last_checkpoint)]
+    trainer = build.trainer(cfg, schedule, logger, callbacks)
     if logger:
-        logger.log_hyperparams(manifest["config"])
+        logger.log_hyperparams(run.manifest.config)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r".*(does not have many workers|LeafSpec|isinstance\(treespec).*")
-        trainer.fit(parts.module, datamodule=parts.datamodule, ckpt_path=resume and resume.path, weights_only=True)
-    threshold = decision_threshold(cfg, parts.module, writer.final_logits, parts.datamodule) if parts.data.multi_label else None
-    metrics = run_metrics(writer.final_logits, parts.datamodule, threshold)
-    log_predictions(logger, "test", parts.data.splits["test"]["id"], parts.datamodule.labels("test"),
-                    writer.final_logits["test"], threshold and threshold["value"])
-    weights = save_weights(run_dir / WEIGHTS_DIR / "final.safetensors", parts.network.state_dict(), pruner.masks)
-    manifest.update(
-        status=COMPLETE,
-        dataset=parts.data.describe(),
-        model={"name": cfg.model.name, "parameters": sum(p.numel() for p in parts.network.parameters())},
-        pruning={"method": method_label(cfg, schedule), "name": cfg.pruning.name if schedule.steps else DENSE, "scope": cfg.pruning.scope,
-                 **pruner.summary(parts.network)},
-        metrics=metrics,
-        threshold=threshold,
-        epochs=schedule.max_epochs,
-        predictions=writer.records,
-        weights={"init_sha256": parts.init_sha256, "final": weights},
+        trainer.fit(parts.module, datamodule=parts.datamodule, ckpt_path=run.resume and run.resume.path, weights_only=True)
+    task, final, labels = parts.data.task, writer.final_logits, parts.datamodule.labels
+    threshold = task.threshold(cfg.threshold.tune_on, (final["validation"], labels("validation")), parts.module.train_epoch_outputs)
+    tau = threshold["value"] if threshold else None
+    metrics = {split: task.run_metrics(final[split], labels(split), tau) for split in ("validation", "test")}
+    log_predictions(logger, "test", task, parts.data.splits["test"]["id"], labels("test"), final["test"], tau)
+    manifest = run.complete(
+        dataset=DatasetInfo(**parts.data.describe()),
+        model=ModelInfo(cfg.model.name, sum(p.numel() for p in parts.network.parameters())),
+        pruning=PruningInfo(method=method, name=cfg.pruning.name if schedule.steps else DENSE, scope=cfg.pruning.scope,
+                            **pruner.summary(parts.network)),
+        metrics=metrics, threshold=Threshold(**threshold) if threshold else None, epochs=schedule.max_epochs,
+        predictions=writer.records, weights=Weights(parts.init_sha256, run.save_weights(parts.network.state_dict(), pruner.masks)),
         wall_time_s=round(time.time() - started, 3),
     )
-    write_manifest(run_dir, manifest)
-    checkpoint_path(run_dir).unlink(missing_ok=True)
     log.info("%s done in %.1fs: test accuracy %.4f, macro-F1 %.4f -> %s", label, time.time() - started,
-             metrics["test"]["accuracy"], metrics["test"]["macro_f1"], run_dir)
+             metrics["test"]["accuracy"], metrics["test"]["macro_f1"], run.paths.root)
     return manifest

@@ -24,7 +24,7 @@ def dense_runs(tmp_path_factory):
 
 
 def _branch(dense_dir, overrides, tmp_path):
-    from pie.branching import branch
+    from pie.training import branch
 
     return branch(compose_train([f"source={dense_dir}", "seed=0", "finetune_epochs=1", *overrides], tmp_path, "prune"))
 
@@ -36,8 +36,8 @@ def test_in_training(method, scope, tmp_path):
 
     extra = ["pruning.schedule.end_step=4", "pruning.schedule.frequency=2", "model.batch_size=16"] if method == "gmp" else []
     manifest = train(compose_train([*TINY, f"pruning={method}", "sparsity=0.8", f"pruning.scope={scope}", *extra], tmp_path))
-    assert abs(manifest["pruning"]["achieved_prunable"] - 0.8) <= 0.001
-    assert manifest["pruning"]["method"] == (method if scope == "layerwise" else f"{method}-global")
+    assert abs(manifest.pruning.achieved_prunable - 0.8) <= 0.001
+    assert manifest.pruning.method == (method if scope == "layerwise" else f"{method}-global")
 
 
 # prune.py: each method's branch schedule (conf/pruning/<method>.yaml: branch) and its prunes.
@@ -50,7 +50,7 @@ def test_every_preset_branches_to_its_own_computation_or_is_refused(dense_runs, 
     """Every preset of conf/pruning through prune.py: an iterative method prunes the trained weights
     as many times as in training, a one-shot one once; no two methods give the same logits; the
     at-initialisation methods and `none` are refused before any compute, with the reason."""
-    from pie.branching import branch
+    from pie.training import branch
     from pie.checks import prune_config
     from pie.runs.discovery import Run, load_logits
 
@@ -67,11 +67,11 @@ def test_every_preset_branches_to_its_own_computation_or_is_refused(dense_runs, 
             assert not (tmp_path / method / "run").exists()
             continue
         manifest = branch(cfg)
-        pruning = manifest["pruning"]
-        assert manifest["status"] == "complete" and pruning["method"] == f"{method}-branch"
-        assert abs(pruning["achieved_prunable"] - 0.8) <= 0.001
-        assert len(pruning["steps"]) == BRANCH_STEPS[method]
-        assert manifest["epochs"] == (1 if method == "gmp" else BRANCH_STEPS[method])
+        pruning = manifest.pruning
+        assert manifest.complete and pruning.method == f"{method}-branch"
+        assert abs(pruning.achieved_prunable - 0.8) <= 0.001
+        assert len(pruning.steps) == BRANCH_STEPS[method]
+        assert manifest.epochs == (1 if method == "gmp" else BRANCH_STEPS[method])
         logits[method] = load_logits([Run(tmp_path / method / "run", manifest)], "test_final").logits[0]
     same = [(a, b) for i, a in enumerate(logits) for b in list(logits)[i + 1:] if np.array_equal(logits[a], logits[b])]
     assert not same, f"prune.py methods with identical test logits: {same}"
@@ -79,13 +79,14 @@ def test_every_preset_branches_to_its_own_computation_or_is_refused(dense_runs, 
 
 def test_structured_as_branch(dense_runs, tmp_path):
     manifest = _branch(dense_runs / "bert" / "run", ["pruning=structured_ft", "sparsity=0.5"], tmp_path)
-    assert manifest["pruning"]["structure"] == {"heads": [1, 1], "ffn": [32, 32]}
-    assert manifest["pruning"]["achieved_model"] > 0
+    assert manifest.pruning.structure == {"heads": [1, 1], "ffn": [32, 32]}
+    assert manifest.pruning.achieved_model > 0
 
 
 def test_structured_bilstm_is_refused_clearly(dense_runs, tmp_path):
-    with pytest.raises(NotImplementedError, match="BERT-family models only"):
+    with pytest.raises(ValueError, match="BERT-family models only"):
         _branch(dense_runs / "bilstm" / "run", ["pruning=structured_ft", "sparsity=0.5"], tmp_path)
+    assert not (tmp_path / "run").exists()
 
 
 def test_gradual_schedule_longer_than_training_is_refused(tmp_path):

@@ -10,27 +10,16 @@ import textstat
 from scipy import stats
 
 from pie.analysis import resampling
-from pie.analysis.accuracy import accuracy_on_subsets
-from pie.analysis.classes import (
-    class_accuracy_change,
-    class_distribution,
-    count_significant,
-    per_class_recall,
-)
+from pie.analysis.accuracy import accuracy_row
+from pie.analysis.classes import class_distribution, class_score_change
 from pie.analysis.effectiveness import effectiveness_table
 from pie.analysis.examples import GROUPS, pie_examples
-from pie.analysis.influence import (
-    EPSILON,
-    cross_entropy,
-    el2n,
-    loss_delta_per_bin,
-    loss_ratio_per_bin,
-    per_bin_share,
-    rank_bins,
-)
-from pie.analysis.stability import bootstrap_pie_percent, jaccard, pie_stability
-from pie.analysis.text import MEASURES, ratio_with_interval, text_measures, text_ratios
+from pie.analysis.influence import EPSILON, loss_ratio_from_losses, per_bin_share, rank_bins
+from pie.analysis.stability import bootstrap_percent, jaccard, pie_stability
+from pie.analysis.text import MEASURES, text_measures, text_ratios
+from pie.pies.losses import cross_entropy, el2n
 from pie.pies.single_label import single_label_pie_table
+from pie.pies.task import SINGLE_LABEL
 
 
 def population(predictions, num_classes):
@@ -81,20 +70,35 @@ def test_effectiveness_table_groups_seeds_and_puts_dense_first():
 
 
 def test_accuracy_on_subsets():
-    logits = population([[0, 1, 1, 1], [0, 0, 1, 1]], 2)
+    """A population decision's accuracy and the mean per-model accuracy, on all examples and a subset."""
+    decisions = SINGLE_LABEL.decide(population([[0, 1, 1, 1], [0, 0, 1, 1]], 2))
     labels = np.array([0, 1, 0, 1])
     modal = np.array([0, 1, 1, 0])
-    result = accuracy_on_subsets(logits, labels, modal, np.array([False, False, True, True]))
-    assert result == pytest.approx(
-        {"modal_all": 0.5, "modal_subset": 0.0, "mean_all": 0.625, "mean_subset": 0.5, "n_subset": 2}
-    )
+    subset = np.array([False, False, True, True])
+    assert SINGLE_LABEL.score(modal, labels) == 0.5 and SINGLE_LABEL.score(modal, labels, subset) == 0.0
+    assert SINGLE_LABEL.mean_score(decisions, labels) == 0.625 and SINGLE_LABEL.mean_score(decisions, labels, subset) == 0.5
 
 
 def test_accuracy_on_empty_subset_is_nan():
-    logits = population([[0, 1]], 2)
-    result = accuracy_on_subsets(logits, np.array([0, 1]), np.array([0, 1]), np.zeros(2, bool))
-    assert math.isnan(result["modal_subset"]) and math.isnan(result["mean_subset"])
-    assert result["modal_all"] == 1.0 and result["mean_all"] == 1.0 and result["n_subset"] == 0
+    decisions = SINGLE_LABEL.decide(population([[0, 1]], 2))
+    labels, empty = np.array([0, 1]), np.zeros(2, bool)
+    assert math.isnan(SINGLE_LABEL.score(labels, labels, empty)) and math.isnan(SINGLE_LABEL.mean_score(decisions, labels, empty))
+    assert SINGLE_LABEL.score(labels, labels) == 1.0 and SINGLE_LABEL.mean_score(decisions, labels) == 1.0
+
+
+def test_accuracy_row_scores_both_populations_on_all_and_on_the_pies():
+    """Dense models predict [0,1,1,1] and [0,1,1,0] (modal, ties to the lowest: [0,1,1,0]); pruned
+    [1,1,1,1] twice. Gold [0,1,1,0]: the PIEs are examples 0 and 3."""
+    labels = np.array([0, 1, 1, 0])
+    dense = SINGLE_LABEL.decide(population([[0, 1, 1, 1], [0, 1, 1, 0]], 2))
+    pruned = SINGLE_LABEL.decide(population([[1, 1, 1, 1], [1, 1, 1, 1]], 2))
+    votes = [SINGLE_LABEL.indicators(d, 2).sum(axis=0) for d in (dense, pruned)]
+    result = SINGLE_LABEL.verdicts(*votes, 2, 2, "lowest")
+    row = accuracy_row(SINGLE_LABEL, labels, dense, pruned, result)
+    assert list(row) == list(SINGLE_LABEL.accuracy_order)
+    assert row == {"pies": 2, "dense_modal_all": 1.0, "dense_modal_pies": 1.0, "dense_mean_all": 0.875, "dense_mean_pies": 0.75,
+                   "pruned_modal_all": 0.5, "pruned_modal_pies": 0.0, "pruned_mean_all": 0.5, "pruned_mean_pies": 0.0,
+                   "metric": "accuracy"}
 
 
 # ---------------------------------------------------------------- A4: classes
@@ -102,14 +106,24 @@ def test_accuracy_on_empty_subset_is_nan():
 
 def test_class_distribution():
     labels = np.array([0, 0, 1, 2, 2, 2])
-    table = class_distribution(labels, np.array([1, 0, 0, 1, 1, 0], bool), num_classes=4)
+    table = class_distribution(SINGLE_LABEL.gold(labels, 4), np.array([1, 0, 0, 1, 1, 0], bool))
     assert table["class"].tolist() == [0, 1, 2, 3]
     assert table["count_all"].tolist() == [2, 1, 3, 0]
     np.testing.assert_allclose(table["share_all"], [2 / 6, 1 / 6, 3 / 6, 0])
     assert table["count_pies"].tolist() == [1, 0, 2, 0]
     np.testing.assert_allclose(table["share_pies"], [1 / 3, 0, 2 / 3, 0])
-    no_pies = class_distribution(labels, np.zeros(6, bool), num_classes=4)
+    no_pies = class_distribution(SINGLE_LABEL.gold(labels, 4), np.zeros(6, bool))
     assert no_pies["share_pies"].tolist() == [0, 0, 0, 0]
+
+
+def per_class_recall(logits, labels, num_classes):
+    return SINGLE_LABEL.per_class_scores(SINGLE_LABEL.decide(logits), labels, num_classes)
+
+
+def class_accuracy_change(dense, pruned, labels, num_classes, alpha=0.05):
+    """A4's per-class table for single-label populations given as logits."""
+    support = SINGLE_LABEL.gold(labels, num_classes).sum(axis=0)
+    return class_score_change(per_class_recall(dense, labels, num_classes), per_class_recall(pruned, labels, num_classes), support, alpha)
 
 
 def test_per_class_recall():
@@ -154,13 +168,13 @@ def test_class_accuracy_change_matches_welch_and_handles_constant_classes():
     assert table["t"].isna().tolist() == [False, False, True, True]
     assert table["p"].isna().tolist() == [False, False, True, True]
     assert table["significant"].tolist() == [True, False, False, False]
-    assert count_significant(table) == 1
+    assert table["significant"].sum() == 1
 
 
 def test_class_accuracy_change_alpha_and_single_model():
     dense = class_population([[4, 2, 2], [4, 3, 2], [3, 2, 2]])
     pruned = class_population([[1, 2, 2], [0, 2, 2], [1, 3, 2]])
-    assert count_significant(class_accuracy_change(dense, pruned, CLASS_LABELS, 4, alpha=1e-6)) == 0
+    assert class_accuracy_change(dense, pruned, CLASS_LABELS, 4, alpha=1e-6)["significant"].sum() == 0
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         single = class_accuracy_change(dense[:1], pruned, CLASS_LABELS, num_classes=4)
@@ -215,6 +229,11 @@ LOSS_LABELS = np.zeros(4, dtype=int)
 LOSS_BINS = np.array([1, 1, 2, 2])
 
 
+def loss_ratio_per_bin(dense_logits, pruned_logits, labels, bins, n_bins):
+    """Per-bin ratios of the models' losses, model i of each population as a pair."""
+    return loss_ratio_from_losses(cross_entropy(dense_logits, labels), cross_entropy(pruned_logits, labels), bins, n_bins)
+
+
 def test_loss_ratio_per_bin_pairs_models_by_index():
     # Per-pair ratios [2, 1, 2, 2] and [1, 1, 1, 1]; the third pruned model has no partner.
     dense, pruned = binary_logits(DENSE_P), binary_logits(PRUNED_P)
@@ -231,15 +250,6 @@ def test_loss_ratio_guards_zero_dense_loss():
     table = loss_ratio_per_bin(dense, pruned, np.array([0]), np.array([1]), 1)
     assert table.loc[0, "mean"] == pytest.approx(math.log(2) / EPSILON)
     assert math.isnan(table.loc[0, "sem"])
-
-
-def test_loss_delta_per_bin_uses_population_means():
-    dense, pruned = binary_logits(DENSE_P), binary_logits(PRUNED_P)
-    table = loss_delta_per_bin(dense, pruned, LOSS_LABELS, LOSS_BINS, 2)
-    delta = -np.log(PRUNED_P).mean(axis=0) + np.log(DENSE_P).mean(axis=0)
-    np.testing.assert_allclose(table["mean"], [delta[:2].mean(), delta[2:].mean()])
-    sems = [np.std(delta[:2], ddof=1) / math.sqrt(2), np.std(delta[2:], ddof=1) / math.sqrt(2)]
-    np.testing.assert_allclose(table["sem"], sems)
 
 
 # ---------------------------------------------------------------- A6: text
@@ -286,6 +296,11 @@ def test_text_measures_match_textstat(offline_syllables):
     for name in list(MEASURES)[1:]:
         expected = [float(getattr(textstat, name)(sentence)) for sentence in SENTENCES]
         assert table[name].tolist() == expected, name
+
+
+def ratio_with_interval(values, subset, rng, n_boot=1000):
+    """One measure's ratio (mean on the subset / mean on all) with its bootstrap interval."""
+    return text_ratios(pd.DataFrame({"x": values}), subset, rng, n_boot).drop(columns="measure").iloc[0].to_dict()
 
 
 def test_ratio_with_interval():
@@ -335,17 +350,15 @@ def test_pie_examples_groups_in_order():
     is_pie = dense_modal != pruned_modal
     dense_votes = np.array([[3, 0, 0], [2, 1, 0], [0, 3, 0], [1, 2, 0], [2, 0, 1], [0, 0, 3]])
     pruned_votes = dense_votes[:, ::-1]
+    names = ["neg", "neu", "pos"]
+
+    def shown(values):
+        return SINGLE_LABEL.shown(values, names)
+
+    correct = (dense_modal == labels, pruned_modal == labels)
     table = pie_examples(
-        ["t0", "t1", "t2", "t3", "t4", "t5"],
-        labels,
-        dense_modal,
-        pruned_modal,
-        dense_votes,
-        pruned_votes,
-        is_pie,
-        ["neg", "neu", "pos"],
-        per_group=2,
-        example_ids=["a", "b", "c", "d", "e", "f"],
+        ["t0", "t1", "t2", "t3", "t4", "t5"], shown(labels), shown(dense_modal), shown(pruned_modal), *correct,
+        dense_votes, pruned_votes, is_pie, per_group=2, example_ids=["a", "b", "c", "d", "e", "f"],
     )
     assert list(table.columns) == [
         "group",
@@ -366,9 +379,7 @@ def test_pie_examples_groups_in_order():
     assert table["dense_votes"].tolist() == [[2, 1, 0], [0, 3, 0], [3, 0, 0], [2, 0, 1]]
     assert table["pruned_votes"].tolist() == [[0, 1, 2], [0, 3, 0], [0, 0, 3], [1, 0, 2]]
     assert all(type(count) is int for votes in table["dense_votes"] for count in votes)
-    default_ids = pie_examples(
-        ["t"] * 6, labels, dense_modal, pruned_modal, dense_votes, pruned_votes, is_pie, ["n", "u", "p"]
-    )
+    default_ids = pie_examples(["t"] * 6, shown(labels), shown(dense_modal), shown(pruned_modal), *correct, dense_votes, pruned_votes, is_pie)
     assert default_ids["example_id"].tolist() == [1, 2, 3, 0, 4]
 
 
@@ -386,40 +397,52 @@ def agreeing(predictions, n_models, num_classes=3):
     return population([predictions] * n_models, num_classes)
 
 
+def stability(dense_logits, pruned_logits, **options):
+    """A8 for single-label populations given as logits."""
+    return pie_stability(SINGLE_LABEL, *(SINGLE_LABEL.indicators(SINGLE_LABEL.decide(x), x.shape[2]) for x in (dense_logits, pruned_logits)),
+                         "lowest", **options)
+
+
 def test_pie_stability_is_one_when_all_models_agree():
     dense = agreeing([0, 1, 2, 0, 1], 8)
     pruned = agreeing([0, 2, 2, 1, 1], 6)
-    table = pie_stability(dense, pruned, sizes=[3, 5, 6], n_repeats=4, rng=np.random.default_rng(0))
+    table = stability(dense, pruned, sizes=[3, 5, 6], n_repeats=4, rng=np.random.default_rng(0))
     assert list(table.columns) == ["m", "disjoint", "repeats", "jaccard_mean", "jaccard_std"]
     assert table["m"].tolist() == [3, 5, 6]
     assert table["disjoint"].tolist() == [True, False, False]
     assert table["repeats"].tolist() == [4, 4, 4]
     assert table["jaccard_mean"].tolist() == [1.0, 1.0, 1.0]
     assert table["jaccard_std"].tolist() == [0.0, 0.0, 0.0]
-    assert pie_stability(dense, pruned, n_repeats=2, rng=np.random.default_rng(0))["m"].tolist() == [3]
+    assert stability(dense, pruned, n_repeats=2, rng=np.random.default_rng(0))["m"].tolist() == [3]
 
 
 def test_pie_stability_sizes_and_determinism():
     rng = np.random.default_rng(5)
     dense = population(rng.integers(0, 3, size=(6, 40)), 3)
     pruned = population(rng.integers(0, 3, size=(6, 40)), 3)
-    first = pie_stability(dense, pruned, sizes=[1, 2, 4], n_repeats=5, rng=np.random.default_rng(1))
+    first = stability(dense, pruned, sizes=[1, 2, 4], n_repeats=5, rng=np.random.default_rng(1))
     assert first["disjoint"].tolist() == [True, True, False]
     assert first["jaccard_mean"].between(0, 1).all()
-    again = pie_stability(dense, pruned, sizes=[1, 2, 4], n_repeats=5, rng=np.random.default_rng(1))
+    again = stability(dense, pruned, sizes=[1, 2, 4], n_repeats=5, rng=np.random.default_rng(1))
     pd.testing.assert_frame_equal(first, again)
-    default = pie_stability(dense, pruned, n_repeats=2, rng=np.random.default_rng(0))
+    default = stability(dense, pruned, n_repeats=2, rng=np.random.default_rng(0))
     assert default["m"].tolist() == [3] and default["disjoint"].tolist() == [True]
-    small = pie_stability(dense[:2], pruned, n_repeats=2, rng=np.random.default_rng(0))
+    small = stability(dense[:2], pruned, n_repeats=2, rng=np.random.default_rng(0))
     assert small["m"].tolist() == [1]
-    single_model = pie_stability(dense[:1], pruned, n_repeats=2, rng=np.random.default_rng(0))
+    single_model = stability(dense[:1], pruned, n_repeats=2, rng=np.random.default_rng(0))
     assert single_model["m"].tolist() == [1] and single_model["disjoint"].tolist() == [False]
-    single = pie_stability(dense, pruned, sizes=[3], n_repeats=1, rng=np.random.default_rng(0))
+    single = stability(dense, pruned, sizes=[3], n_repeats=1, rng=np.random.default_rng(0))
     assert math.isnan(single.loc[0, "jaccard_std"])
     with pytest.raises(ValueError):
-        pie_stability(dense, pruned, sizes=[7], rng=np.random.default_rng(0))
+        stability(dense, pruned, sizes=[7], rng=np.random.default_rng(0))
     with pytest.raises(TypeError):
-        pie_stability(dense, pruned)
+        pie_stability(SINGLE_LABEL, dense, pruned)  # no rng
+
+
+def bootstrap_pie_percent(dense, pruned, rng, n_boot):
+    """% PIEs with its interval over test examples for single-label populations given as logits."""
+    result = single_label_pie_table(dense, pruned)
+    return bootstrap_percent(result.is_pie, result.considered, rng, n_boot)
 
 
 def test_bootstrap_pie_percent_is_a_point_when_no_or_every_example_is_a_pie():

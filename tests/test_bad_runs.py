@@ -1,6 +1,7 @@
 """Bad prediction files: every one is found before compute, named with its run, and either refused
 (the default) or excluded visibly with --skip-bad. Run stores are written by hand (no training)."""
 
+import dataclasses
 import hashlib
 import shutil
 from pathlib import Path
@@ -11,10 +12,12 @@ import pytest
 
 from conftest import run_cli
 from pie.identify import identify
-from pie.pies.populations import PopulationError
-from pie.runs.discovery import Run, discover, load_logits
-from pie.runs.manifest import COMPLETE, BadRun, read_manifest, write_manifest
-from pie.runs.predictions import PREDICTIONS_DIR, BadPredictionFile, read_predictions, write_predictions
+from manifests import make_manifest
+from pie.runs.discovery import discover, load_logits
+from pie.runs.manifest import BadRun, Run, read_manifest, write_manifest
+from pie.runs.paths import RunPaths
+from pie.runs.populations import PopulationError
+from pie.runs.predictions import BadPredictionFile, read_predictions, write_predictions
 from pie.runs.validation import BadPredictionFiles, check_files
 
 rng = np.random.default_rng(0)
@@ -37,16 +40,16 @@ def write_run(sweep: Path, method: str, sparsity: float, seed: int) -> Path:
     if dense:
         files["train_epoch1"] = (TRAIN_IDS, TRAIN_LABELS)
     records = {
-        name: write_predictions(directory / PREDICTIONS_DIR / f"{name}.parquet", ids, labels, noisy_logits(labels, noise, key + i))
+        name: write_predictions(prediction(directory, name), ids, labels, noisy_logits(labels, noise, key + i))
         for i, (name, (ids, labels)) in enumerate(files.items())
     }
-    write_manifest(directory, {
-        "status": COMPLETE, "seed": seed, "keys": {"model": "mk", "pruning": "dense" if dense else "imp-key"},
-        "dataset": {"name": "synthetic", "fingerprint": "fp"}, "model": {"name": "bilstm"},
-        "pruning": {"method": method, "target": sparsity}, "metrics": {"test": {"accuracy": 0.9 - 0.3 * sparsity}},
-        "predictions": records,
-    })
+    write_manifest(directory, make_manifest(seed, method=method, target=sparsity, dataset="synthetic", fingerprint="fp", model_key="mk",
+                                            metrics={"test": {"accuracy": 0.9 - 0.3 * sparsity}}, predictions=records))
     return directory
+
+
+def prediction(run: Path, name: str) -> Path:
+    return RunPaths.of(run).prediction(name)
 
 
 @pytest.fixture
@@ -63,44 +66,48 @@ def run_dir(sweep: Path, method: str, sparsity: float, seed: int) -> Path:
     return (sweep / f"{method}-{sparsity}" / f"seed={seed}").resolve()
 
 
-def edit_record(run: Path, name: str, edit) -> None:
+def edit_record(run: Path, name: str, record=None, **changes) -> None:
+    """Replace a prediction file's manifest record (drop it with record=False), or change fields of it."""
     manifest = read_manifest(run)
-    edit(manifest["predictions"], name)
+    if record is False:
+        del manifest.predictions[name]
+    else:
+        manifest.predictions[name] = record or dataclasses.replace(manifest.predictions[name], **changes)
     write_manifest(run, manifest)
 
 
 def truncate(run, name="test_final"):
-    path = run / PREDICTIONS_DIR / f"{name}.parquet"
+    path = prediction(run, name)
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
 
 
 def modify_bytes(run, name="test_final"):
-    path = run / PREDICTIONS_DIR / f"{name}.parquet"
+    path = prediction(run, name)
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
 
 
 def wrong_shape(run, name="test_final"):
-    edit_record(run, name, lambda records, n: records[n].update(rows=records[n]["rows"] + 1))
+    edit_record(run, name, rows=read_manifest(run).predictions[name].rows + 1)
 
 
 def wrong_ids(run, name="test_final"):
     """Rewritten with two ids swapped; the record matches the new file except its ids_sha256."""
-    path = run / PREDICTIONS_DIR / f"{name}.parquet"
+    path = prediction(run, name)
     old = read_predictions(path)
     ids = list(old.example_ids)
     ids[0], ids[1] = ids[1], ids[0]
     new = write_predictions(path, ids, old.labels, old.logits)
-    edit_record(run, name, lambda records, n: records.update({n: {**new, "ids_sha256": records[n]["ids_sha256"]}}))
+    edit_record(run, name, sha256=new.sha256)
 
 
 def missing_file(run, name="test_final"):
-    (run / PREDICTIONS_DIR / f"{name}.parquet").unlink()
+    (prediction(run, name)).unlink()
 
 
 def missing_record(run, name="test_final"):
-    edit_record(run, name, lambda records, n: records.pop(n))
+    edit_record(run, name, False)
 
 
 DAMAGES = [
@@ -122,7 +129,7 @@ def test_each_damage_is_found_and_named(sweep, damage, reason):
     assert len(checked.passed) == len(runs) - 1
     with pytest.raises(BadPredictionFile) as error:
         load_logits([r for r in runs if r.directory == victim], "test_final")
-    assert str(victim / PREDICTIONS_DIR / "test_final.parquet") in str(error.value)
+    assert str(prediction(victim, "test_final")) in str(error.value)
     assert reason in str(error.value) and "rerun that run" in str(error.value)
 
 
@@ -130,13 +137,13 @@ def test_ids_hash_is_of_the_newline_joined_ids(tmp_path):
     """ids_sha256 = sha256 of the example ids joined by "\\n", UTF-8 (as documented)."""
     ids = ["a", "é", "c-3"]
     record = write_predictions(tmp_path / "p.parquet", ids, [0, 1, 2], np.zeros((3, 3)))
-    assert record["ids_sha256"] == hashlib.sha256("\n".join(ids).encode("utf-8")).hexdigest()
+    assert record.ids_sha256 == hashlib.sha256("\n".join(ids).encode("utf-8")).hexdigest()
 
 
 def test_records_without_ids_hash_stay_readable(sweep):
     """Manifests written before ids_sha256 existed pass and load."""
     run = run_dir(sweep, "dense", 0.0, 0)
-    edit_record(run, "test_final", lambda records, n: records[n].pop("ids_sha256"))
+    edit_record(run, "test_final", ids_sha256=None)
     loaded = Run(run, read_manifest(run))
     assert check_files([(loaded, "test_final")]).bad == []
     assert list(load_logits([loaded], "test_final").example_ids) == TEST_IDS
@@ -146,7 +153,7 @@ def test_a_file_changed_after_its_check_is_checked_again(sweep):
     """Loading skips the hashes only for files unchanged since they passed."""
     runs = [Run(d, read_manifest(d)) for d in (run_dir(sweep, "dense", 0.0, s) for s in range(3))]
     checked = check_files([(run, "test_final") for run in runs])
-    paths = [run.directory / PREDICTIONS_DIR / "test_final.parquet" for run in runs]
+    paths = [prediction(run.directory, "test_final") for run in runs]
     assert checked.bad == [] and all(checked.unchanged(p) for p in paths)
     assert load_logits(runs, "test_final", checked).logits.shape == (3, 30, 3)
     modify_bytes(runs[2].directory)
@@ -169,10 +176,10 @@ def test_loading_checked_files_gives_the_same_population(sweep):
 def test_runs_with_other_ids_are_still_refused_after_the_check(sweep):
     """A run that consistently wrote other example ids passes its own check but cannot join the population."""
     other = run_dir(sweep, "dense", 0.0, 2)
-    path = other / PREDICTIONS_DIR / "test_final.parquet"
+    path = prediction(other, "test_final")
     old = read_predictions(path)
     record = write_predictions(path, [f"other-{i}" for i in range(30)], old.labels, old.logits)
-    edit_record(other, "test_final", lambda records, n: records.update({n: record}))
+    edit_record(other, "test_final", record)
     runs = [Run(d, read_manifest(d)) for d in (run_dir(sweep, "dense", 0.0, s) for s in range(3))]
     checked = check_files([(run, "test_final") for run in runs])
     assert checked.bad == []
@@ -184,7 +191,7 @@ def damage_two_runs(sweep: Path) -> list[Path]:
     dense, pruned = run_dir(sweep, "dense", 0.0, 1), run_dir(sweep, "imp", 0.9, 2)
     truncate(dense)
     modify_bytes(pruned, "train_final")
-    return [dense / PREDICTIONS_DIR / "test_final.parquet", pruned / PREDICTIONS_DIR / "train_final.parquet"]
+    return [prediction(dense, "test_final"), prediction(pruned, "train_final")]
 
 
 @pytest.mark.slow

@@ -89,7 +89,7 @@ def test_train_bert_with_pruning(checkpoint, tmp_path):
     if checkpoint == "local":
         overrides.append(f"model.checkpoint={write_tiny_checkpoint(tmp_path / 'ckpt')}")
     manifest = train(compose_train(overrides, tmp_path))
-    assert manifest["status"] == "complete" and manifest["model"]["name"] == "bert"
-    assert abs(manifest["pruning"]["achieved_prunable"] - 0.5) <= 0.001
-    assert not any("LayerNorm" in name or "embeddings" in name for name in manifest["pruning"]["per_tensor"])
-    assert manifest["predictions"]["test_final"]["rows"] == 16
+    assert manifest.complete and manifest.model.name == "bert"
+    assert abs(manifest.pruning.achieved_prunable - 0.5) <= 0.001
+    assert not any("LayerNorm" in name or "embeddings" in name for name in manifest.pruning.per_tensor)
+    assert manifest.predictions["test_final"].rows == 16

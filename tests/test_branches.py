@@ -30,12 +30,12 @@ def test_branch_sweep_feeds_identify_pies(dense_sweep):
     assert len(runs) == 4
     for run in runs:
         manifest = run.manifest
-        assert manifest["pruning"]["method"] == "imp_ft-branch" and manifest["epochs"] == 3  # 3 prunes, 1 epoch after each
-        assert abs(manifest["pruning"]["achieved_prunable"] - manifest["pruning"]["target"]) <= 0.001
-        assert manifest["branch"]["source"].endswith(f"seed={manifest['seed']},threads=1")
-        source = read_manifest(manifest["branch"]["source"])
-        assert manifest["keys"]["model"] == source["keys"]["model"]
-        assert manifest["dataset"]["fingerprint"] == source["dataset"]["fingerprint"]
+        assert manifest.pruning.method == "imp_ft-branch" and manifest.epochs == 3  # 3 prunes, 1 epoch after each
+        assert abs(manifest.pruning.achieved_prunable - manifest.pruning.target) <= 0.001
+        assert manifest.branch.source.endswith(f"seed={manifest.seed},threads=1")
+        source = read_manifest(manifest.branch.source)
+        assert manifest.keys.model == source.keys.model
+        assert manifest.dataset.fingerprint == source.dataset.fingerprint
     identified = run_cli("identify_pies.py", "multirun/dense", "multirun/br", "--min-seeds", "2", "--out", "out", cwd=root)
     assert identified.returncode == 0, identified.stderr[-3000:]
     summary = pd.read_csv(root / "out" / "summary.csv")
@@ -58,7 +58,7 @@ def test_rewinding_branch_starts_from_the_dense_initialisation(dense_sweep):
                      "pruning=imp_wr", "finetune_epochs=1", cwd=root)
     assert result.returncode == 0, result.stderr[-3000:]
     manifest = discover([str(root / "runs" / "wr")]).complete[0].manifest
-    assert manifest["pruning"]["rewind_step"] == 0 and manifest["pruning"]["method"] == "imp_wr-branch"
+    assert manifest.pruning.rewind_step == 0 and manifest.pruning.method == "imp_wr-branch"
 
 
 @pytest.mark.parametrize("pruning", ["imp_ft", "iibp_ft", "rp_ai"])
@@ -84,9 +84,9 @@ def test_structured_bert_run_reloads_bit_identical(tmp_path):
     manifest = train(compose_train(
         [*TINY, "model=bert", f"model.checkpoint={checkpoint}", "pruning=structured_ft", "sparsity=0.5",
          "dataset.max_train_examples=32", "dataset.max_eval_examples=16", "dataset.max_length=32"], tmp_path))
-    pruning = manifest["pruning"]
-    assert pruning["structure"] == {"heads": [1, 1], "ffn": [32, 32]}
-    assert pruning["steps"][0]["parameters_after"] < pruning["steps"][0]["parameters_before"]
+    pruning = manifest.pruning
+    assert pruning.structure == {"heads": [1, 1], "ffn": [32, 32]}
+    assert pruning.steps[0]["parameters_after"] < pruning.steps[0]["parameters_before"]
     run = Run(tmp_path / "run", manifest)
     parts, _ = restore(run)
     logits = parts.module.predict_logits(parts.datamodule.ordered_dataloader("test"))

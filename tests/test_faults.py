@@ -10,15 +10,15 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from conftest import ROOT
-from pie.runs.faults import ENV
-from pie.runs.predictions import read_predictions
+from pie.faults import ENV
+from pie.runs.manifest import Run, read_manifest
+from pie.runs.predictions import locate, read_predictions
 
 pytestmark = pytest.mark.slow
 # 2 seeds x (dense 2 epochs, IMP-WR 8 epochs with rewinding): 4 batches per epoch, 80 in all.
@@ -119,12 +119,11 @@ def test_logits_are_bit_identical_to_an_uninterrupted_sweep(sweeps):
     root, _ = sweeps
     clean, faulty = run_dirs(root, "clean"), run_dirs(root, "faulty")
     for run, directory in clean.items():
-        expected = json.loads((directory / "manifest.json").read_text())
-        got = json.loads((faulty[run] / "manifest.json").read_text())
-        assert sorted(got["predictions"]) == sorted(expected["predictions"]) == ["test_final", "train_epoch1", "train_final", "validation_final"]
-        for name, record in expected["predictions"].items():
-            a = read_predictions(directory / "predictions" / record["file"], record)
-            b = read_predictions(faulty[run] / "predictions" / record["file"], got["predictions"][name])
+        expected, got = Run(directory, read_manifest(directory)), Run(faulty[run], read_manifest(faulty[run]))
+        names = sorted(expected.manifest.predictions)
+        assert sorted(got.manifest.predictions) == names == ["test_final", "train_epoch1", "train_final", "validation_final"]
+        for name in names:
+            a, b = read_predictions(*locate(expected, name)), read_predictions(*locate(got, name))
             assert np.array_equal(a.logits, b.logits) and a.ids.equals(b.ids), f"{run} {name}"
-        assert got["weights"]["final"]["sha256"] == expected["weights"]["final"]["sha256"]
-        assert got["metrics"] == expected["metrics"] and got["pruning"]["steps"] == expected["pruning"]["steps"]
+        assert got.manifest.weights.final.sha256 == expected.manifest.weights.final.sha256
+        assert got.manifest.metrics == expected.manifest.metrics and got.manifest.pruning.steps == expected.manifest.pruning.steps

@@ -4,11 +4,10 @@ majority PIEs, metrics and the multi-label analyses."""
 import numpy as np
 import pytest
 
-from pie.analysis.influence import binary_cross_entropy, el2n_multi_label
-from pie.analysis.pair import PairInputs, SplitArrays
-from pie.analysis.pair_multi_label import analyse_multi_label_pair, dense_row_multi_label, macro_f1
-from pie.models.module import multilabel_metrics
-from pie.models.thresholds import binarize, logit_of, macro_f1_from_decisions, tune_threshold
+from pie.pies.losses import binary_cross_entropy, el2n_multi_label
+from pie.analysis.pair import PairInputs, SplitArrays, analyse_pair, dense_summary
+from pie.pies.task import MULTI_LABEL, macro_f1
+from pie.pies.decisions import binarize, logit_of, macro_f1_from_decisions, tune_threshold
 from pie.pies import multi_label_pie_table, multi_label_pies
 
 BIG = 10.0  # a logit far from any threshold: sigmoid(10) ≈ 0.99995
@@ -63,7 +62,7 @@ def test_multilabel_metrics_by_hand():
     """Two examples, two classes at τ=0.5: predictions {0}, {0,1} vs gold {0}, {1}."""
     logits = np.array([[BIG, -BIG], [BIG, BIG]])
     targets = np.array([[1, 0], [0, 1]])
-    metrics = multilabel_metrics(logits, targets, 0.5)
+    metrics = MULTI_LABEL.run_metrics(logits, targets, 0.5)
     assert metrics["accuracy"] == pytest.approx(0.5)  # subset accuracy
     assert metrics["micro_precision"] == pytest.approx(2 / 3) and metrics["micro_recall"] == pytest.approx(1.0)
     assert metrics["macro_f1"] == pytest.approx((2 / 3 + 1.0) / 2)  # class 0: P=1/2 R=1; class 1: P=R=1
@@ -155,11 +154,11 @@ def toy_pair():
 def test_analyse_multi_label_pair_by_hand():
     gold, dense, pruned = toy_pair()
     inputs = PairInputs(
-        test=SplitArrays(dense, pruned, gold, np.full(4, 0.5), np.full(4, 0.5)),
+        MULTI_LABEL, test=SplitArrays(dense, pruned, gold, np.full(4, 0.5), np.full(4, 0.5)),
         example_ids=np.array([f"e{i}" for i in range(6)], dtype=object),
         texts=[f"text {i}" for i in range(6)], label_names=("corn", "grain", "wheat"),
     )
-    result = analyse_multi_label_pair(inputs, np.random.default_rng(0), n_boot=50, stability_repeats=3)
+    result = analyse_pair(inputs, np.random.default_rng(0), n_boot=50, stability_repeats=3)
     summary = result.summary
     assert summary["pies"] == 3 and summary["pie_percent"] == pytest.approx(50.0)
     assert summary["flipped_decisions"] == 3 and summary["metric"] == "macro_f1"
@@ -183,6 +182,6 @@ def test_analyse_multi_label_pair_by_hand():
 
 def test_dense_row_multi_label():
     gold, dense, _ = toy_pair()
-    row = dense_row_multi_label(dense, gold, np.full(4, 0.5))
+    row = dense_summary(MULTI_LABEL, dense, gold, np.full(4, 0.5), "lowest")
     assert row["seeds"] == 4 and row["macro_f1_mean"] == pytest.approx(1.0) and row["accuracy_mean"] == pytest.approx(1.0)
     assert row["dense_ties"] == 0

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from conftest import run_cli
-from pie.models.thresholds import GRID
+from pie.pies.decisions import GRID
 from pie.pies import multi_label_pies
 from pie.runs.discovery import discover, load_logits
 
@@ -65,8 +65,8 @@ def test_runs_record_thresholds_and_multi_label_metrics(sweep):
 def test_pies_are_multi_label_pies_of_the_logits(sweep):
     root, _ = sweep
     found = discover([str(root / "multirun" / "ml")]).complete
-    dense = load_logits([r for r in found if r.manifest["pruning"]["target"] == 0], "test_final")
-    pruned = load_logits([r for r in found if r.manifest["pruning"]["target"] == 0.9], "test_final")
+    dense = load_logits([r for r in found if r.manifest.is_dense], "test_final")
+    pruned = load_logits([r for r in found if r.manifest.sparsity == 0.9], "test_final")
     assert dense.labels.shape == (40, 3) and dense.labels.dtype == np.int8
     flips = multi_label_pies(dense.logits, pruned.logits, dense.thresholds, pruned.thresholds)
     pies = pd.read_parquet(root / "out" / "pies.parquet")

@@ -90,8 +90,10 @@ def test_missing_data_path_names_the_key(tmp_path):
 
 @pytest.mark.parametrize("experiment", PAPER)
 def test_paper_experiment_composes_with_the_papers_settings(experiment, tmp_path):
-    cfg = compose_train([f"experiment=paper/{experiment}"], tmp_path)
+    """One parametrised experiment: experiment=paper dataset=<d> model=<m> takes the paper's
+    settings for d x m from conf/hparams."""
     dataset, model = experiment.split("_")
+    cfg = compose_train(["experiment=paper", f"dataset={'imdb_hub' if dataset == 'imdb' else dataset}", f"model={model}"], tmp_path)
     expected = {  # max length; E, lr, batch from the paper's configurations.json
         ("snli", "bert"): (128, 2, 3.586e-5, 256), ("snli", "bilstm"): (128, 39, 7.007e-4, 4096),
         ("imdb", "bert"): (512, 3, 2.693e-5, 32), ("imdb", "bilstm"): (512, 26, 1.477e-3, 1024),
@@ -99,17 +101,17 @@ def test_paper_experiment_composes_with_the_papers_settings(experiment, tmp_path
         ("aapd", "bert"): (256, 13, 7.843331259686159e-5, 256), ("aapd", "bilstm"): (256, 50, 1.977462824914604e-3, 2048),
     }[(dataset, model)]
     assert (cfg.dataset.max_length, cfg.model.epochs, cfg.model.optimizer.lr, cfg.model.batch_size) == expected
-    assert cfg.name == f"paper_{experiment}" and cfg.model.name == model
     assert cfg.dataset.name == ("imdb_hub" if dataset == "imdb" else dataset)
+    assert cfg.name == f"paper_{cfg.dataset.name}_{model}" and cfg.model.name == model
     if model == "bert":
         assert cfg.model.checkpoint == "bert-base-uncased"
 
 
 def test_paper_grid_is_one_sweep_of_1230_runs():
-    """experiment=paper/* sweeps 30 seeds x 41 arms: the dense population and 8 methods x 5
+    """experiment=paper sweeps 30 seeds x 41 arms: the dense population and 8 methods x 5
     sparsities, each arm composing to its pruning preset and sparsity."""
     loader = ConfigLoaderImpl(config_search_path=create_config_search_path(str(CONF)))
-    cfg = loader.load_configuration("train", overrides=["experiment=paper/aapd_bilstm"], run_mode=RunMode.MULTIRUN)
+    cfg = loader.load_configuration("train", overrides=["experiment=paper", "dataset=aapd", "model=bilstm"], run_mode=RunMode.MULTIRUN)
     params = [f"{key}={value}" for key, value in cfg.hydra.sweeper.params.items()]
     jobs = BasicSweeper.split_arguments(OverridesParser.create(config_loader=loader).parse_overrides(params), None)[0]
     assert len(jobs) == 1230 and len({tuple(job) for job in jobs}) == 1230

@@ -44,8 +44,8 @@ def test_pie_table_matches_the_logits(sweep):
     pies = pd.read_parquet(root / "out" / "pies.parquet")
     assert len(pies) == 40 and set(pies["method"]) == {"imp_ft"} and set(pies["sparsity"]) == {0.5}
     found = discover([str(root / "multirun" / "tiny")]).complete
-    dense = load_logits([r for r in found if r.manifest["pruning"]["target"] == 0], "test_final")
-    pruned = load_logits([r for r in found if r.manifest["pruning"]["target"] == 0.5], "test_final")
+    dense = load_logits([r for r in found if r.manifest.is_dense], "test_final")
+    pruned = load_logits([r for r in found if r.manifest.sparsity == 0.5], "test_final")
     assert np.array_equal(pies["is_pie"].to_numpy(), single_label_pies(dense.logits, pruned.logits))
     assert list(pies["example_id"]) == list(dense.example_ids)
     assert all(sum(v) == 2 for v in pies["dense_votes"]) and all(sum(v) == 2 for v in pies["pruned_votes"])

@@ -1,39 +1,19 @@
 """Grouping runs into populations and pairing pruned populations with dense ones."""
 
-from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
-from pie.pies.populations import (
-    PopulationError,
-    PopulationKey,
-    group_populations,
-    pair_with_dense,
-    population_key,
-)
-
-
-@dataclass
-class FakeRun:
-    directory: str
-    manifest: dict
+from manifests import make_manifest
+from pie.runs.manifest import PopulationKey, Run
+from pie.runs.populations import PopulationError, group_populations, pair_with_dense
 
 
 def run(seed, pruning="imp", target=0.9, dataset="rt", fingerprint="fp-1", model="bilstm", model_key="mk-1"):
-    """A fake run; pruning="dense" gives a dense run (method dense, key dense, target 0)."""
-    dense = pruning == "dense"
-    method = "dense" if dense else pruning
-    pruning_key = "dense" if dense else f"{pruning}-key"
-    return FakeRun(
-        directory=f"/runs/{dataset}/{model_key}/{pruning}-{target}/{seed}",
-        manifest={
-            "seed": seed,
-            "dataset": {"name": dataset, "fingerprint": fingerprint},
-            "model": {"name": model},
-            "keys": {"model": model_key, "pruning": pruning_key},
-            "pruning": {"method": method, "target": 0 if dense else target},
-        },
-    )
+    """A run; pruning="dense" gives a dense run (method dense, key dense, target 0)."""
+    manifest = make_manifest(seed, method=pruning, target=target, dataset=dataset, fingerprint=fingerprint, model=model,
+                             model_key=model_key)
+    return Run(Path(f"/runs/{dataset}/{model_key}/{pruning}-{target}/{seed}"), manifest)
 
 
 def dense_runs(seeds=(0, 1, 2), **kwargs):
@@ -41,13 +21,13 @@ def dense_runs(seeds=(0, 1, 2), **kwargs):
 
 
 def test_population_key_from_manifest():
-    """population_key reads dataset, model, keys, method and rounded sparsity."""
-    key = population_key(run(0, target=0.9000000001).manifest)
+    """The manifest's population key: dataset, model, keys, method and rounded sparsity."""
+    key = run(0, target=0.9000000001).manifest.population_key
     assert key == PopulationKey("rt", "bilstm", "mk-1", "imp", "imp-key", 0.9)
     assert not key.is_dense
     assert key.dense_key == PopulationKey("rt", "bilstm", "mk-1", "dense", "dense", 0.0)
     assert key.label() == "rt/bilstm/imp@0.9"
-    dense_key = population_key(run(0, pruning="dense").manifest)
+    dense_key = run(0, pruning="dense").manifest.population_key
     assert dense_key.is_dense
     assert dense_key == key.dense_key
 
@@ -73,7 +53,7 @@ def test_grouping_by_dataset_model_pruning_sparsity():
         ("bbc", "mk-1", "imp-key", 0.9): 2,
     }
     key = PopulationKey("rt", "bilstm", "mk-1", "imp", "imp-key", 0.9)
-    assert sorted(r.manifest["seed"] for r in groups[key]) == [0, 1, 2]
+    assert sorted(r.seed for r in groups[key]) == [0, 1, 2]
     assert list(groups) == sorted(groups)  # keys come back sorted
 
 

@@ -16,12 +16,15 @@ import torch
 
 from conftest import ROOT, TINY, run_cli
 from pie.data.sampler import EpochShuffle
-from pie.runs.atomic import remove_temporaries
-from pie.runs.faults import ENV, fault_point
+from pie.atomic import remove_temporaries
+from pie.faults import ENV, fault_point
 from pie.runs.lock import RunLocked, run_lock
 from pie.runs.manifest import write_manifest
+from manifests import make_manifest
+from pie.runs.identity import stored_run_key
+from pie.runs.paths import RunPaths
 from pie.runs.resume import (
-    AtomicCheckpointIO, _rng_state, _set_rng_state, checkpoint_path, find_resume_point, trim_metrics_log,
+    AtomicCheckpointIO, _rng_state, _set_rng_state, find_resume_point, trim_metrics_log,
 )
 
 
@@ -82,7 +85,7 @@ def test_train_refuses_a_locked_run_directory(tmp_path):
 
 
 def test_fault_point_kills_on_the_nth_hit(tmp_path):
-    code = "from pie.runs.faults import fault_point\nfor i in range(5):\n    print(i, flush=True); fault_point('p')\n"
+    code = "from pie.faults import fault_point\nfor i in range(5):\n    print(i, flush=True); fault_point('p')\n"
     result = subprocess.run([sys.executable, "-c", code], env={**os.environ, ENV: "p@3"}, capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == -signal.SIGKILL and result.stdout.split() == ["0", "1", "2"]
     other = subprocess.run([sys.executable, "-c", code], env={**os.environ, ENV: "q@1"}, capture_output=True, text=True, cwd=ROOT)
@@ -154,37 +157,40 @@ def test_metrics_log_keeps_only_the_epochs_before_the_checkpoint(tmp_path):
     trim_metrics_log(tmp_path / "absent.csv", 1)
 
 
-def _interrupted_run(run_dir, key="k1", status="running", checkpoint=b"valid"):
-    write_manifest(run_dir, {"status": status, "keys": {"run": key}})
-    path = checkpoint_path(run_dir)
+def _interrupted_run(run_dir, status="running", checkpoint=b"valid") -> str:
+    """A run directory with a manifest and an epoch checkpoint; returns the run's key."""
+    manifest = make_manifest(status=status)
+    write_manifest(run_dir, manifest)
+    path = RunPaths.of(run_dir).last_checkpoint
     path.parent.mkdir(parents=True, exist_ok=True)
     if checkpoint == b"valid":
         AtomicCheckpointIO().save_checkpoint({"epoch": 2, "global_step": 12}, path)
     else:
         path.write_bytes(checkpoint)
+    return stored_run_key(manifest)
 
 
 def test_resume_point_of_an_interrupted_run(tmp_path):
-    _interrupted_run(tmp_path)
-    point = find_resume_point(tmp_path, "k1")
+    key = _interrupted_run(tmp_path)
+    point = find_resume_point(tmp_path, key)
     assert (point.epochs_done, point.global_step, point.structure) == (3, 12, None)
-    assert find_resume_point(tmp_path / "nothing", "k1") is None
+    assert find_resume_point(tmp_path / "nothing", key) is None
 
 
-@pytest.mark.parametrize("key, status, checkpoint", [
-    ("other", "running", b"valid"),       # another configuration wrote this directory
-    ("k1", "complete", b"valid"),         # nothing to resume
-    ("k1", "running", b"\x80truncated"),  # an unreadable checkpoint: start afresh
+@pytest.mark.parametrize("other_key, status, checkpoint", [
+    (True, "running", b"valid"),        # another configuration wrote this directory
+    (False, "complete", b"valid"),      # nothing to resume
+    (False, "running", b"\x80truncated"),  # an unreadable checkpoint: start afresh
 ])
-def test_no_resume_point(tmp_path, key, status, checkpoint):
-    _interrupted_run(tmp_path, key="k1", status=status, checkpoint=checkpoint)
-    assert find_resume_point(tmp_path, key) is None
+def test_no_resume_point(tmp_path, other_key, status, checkpoint):
+    key = _interrupted_run(tmp_path, status=status, checkpoint=checkpoint)
+    assert find_resume_point(tmp_path, "another-key" if other_key else key) is None
 
 
 def test_manifest_without_status_is_not_resumed(tmp_path):
-    _interrupted_run(tmp_path)
+    key = _interrupted_run(tmp_path)
     (tmp_path / "manifest.json").write_text(json.dumps({"keys": {}}))
-    assert find_resume_point(tmp_path, "k1") is None
+    assert find_resume_point(tmp_path, key) is None
 
 
 @pytest.mark.slow

@@ -1,5 +1,6 @@
 """The run store: prediction files, atomic writes, manifests, discovery and loading logits."""
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -7,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pie.runs.atomic import atomic_path, sha256_file, write_json
-from pie.runs.discovery import Discovery, Run, discover, load_logits
-from pie.runs.manifest import COMPLETE, MANIFEST, RUNNING, BadRun, is_complete, read_manifest, write_manifest
+from manifests import make_manifest
+from pie.atomic import atomic_path, sha256_file, write_json
+from pie.runs.discovery import Discovery, discover, load_logits
+from pie.runs.manifest import COMPLETE, MANIFEST, RUNNING, BadRun, Run, is_complete, read_manifest, write_manifest
 from pie.runs.predictions import BadPredictionFile, Predictions, read_predictions, write_predictions
-from pie.runs.predictions import PREDICTIONS_DIR
+from pie.runs.paths import RunPaths
 
 IDS = ["ex-0", "ex-1", "ex-2", "ex-3"]
 LABELS = [0, 2, 1, 2]
@@ -56,11 +58,11 @@ def test_record_fields(tmp_path):
     """The record has file name, rows, classes and the file's sha256."""
     path = tmp_path / "sub" / "train_final.parquet"
     record = write_predictions(path, IDS, LABELS, logits_for(1))
-    assert record["file"] == "train_final.parquet"
-    assert record["rows"] == 4
-    assert record["classes"] == 3
-    assert record["sha256"] == sha256_file(path)
-    assert len(record["sha256"]) == 64
+    assert record.file == "train_final.parquet"
+    assert record.rows == 4
+    assert record.classes == 3
+    assert record.sha256 == sha256_file(path)
+    assert len(record.sha256) == 64
     # With the record the file reads back the same.
     np.testing.assert_array_equal(read_predictions(path, record).logits, logits_for(1))
 
@@ -95,7 +97,7 @@ def test_wrong_checksum(tmp_path):
     """A record with a wrong sha256 raises BadPredictionFile mentioning "checksum"."""
     path = tmp_path / "p.parquet"
     record = write_predictions(path, IDS, LABELS, logits_for(3))
-    record = {**record, "sha256": "0" * 64}
+    record = dataclasses.replace(record, sha256="0" * 64)
     with pytest.raises(BadPredictionFile, match="checksum"):
         read_predictions(path, record)
 
@@ -105,7 +107,7 @@ def test_wrong_shape_in_record(tmp_path):
     path = tmp_path / "p.parquet"
     record = write_predictions(path, IDS, LABELS, logits_for(3))
     with pytest.raises(BadPredictionFile, match="shape"):
-        read_predictions(path, {**record, "rows": 5})
+        read_predictions(path, dataclasses.replace(record, rows=5))
 
 
 def test_missing_file(tmp_path):
@@ -171,13 +173,31 @@ def test_sha256_file(tmp_path):
 
 
 def test_manifest_round_trip(tmp_path):
-    """write_manifest / read_manifest round-trip; is_complete follows status."""
-    write_manifest(tmp_path, {"status": RUNNING, "seed": 3})
-    assert read_manifest(tmp_path) == {"status": "running", "seed": 3}
+    """write_manifest / read_manifest round-trip the typed manifest; is_complete follows status."""
+    record = write_predictions(tmp_path / "p.parquet", IDS, LABELS, logits_for(0), "test", "final")
+    running = make_manifest(3, status=RUNNING, predictions={"test_final": record})
+    write_manifest(tmp_path, running)
+    assert read_manifest(tmp_path) == running
     assert not is_complete(tmp_path)
-    write_manifest(tmp_path, {"status": COMPLETE, "seed": 3})
+    write_manifest(tmp_path, make_manifest(3))
     assert is_complete(tmp_path)
-    assert all_files(tmp_path) == [MANIFEST]
+    assert sorted(all_files(tmp_path)) == sorted([MANIFEST, "p.parquet"])
+
+
+def test_manifest_keeps_its_json_layout_and_reads_older_ones(tmp_path):
+    """The JSON layout is pie's long-standing one (fields of old manifests read; unknown fields
+    of other versions are ignored), and the derived facts come from the typed fields."""
+    manifest = make_manifest(1, method="imp_ft", target=0.900000001, multi_label=True,
+                             metrics={"test": {"accuracy": 0.5, "macro_f1": 0.25}})
+    data = manifest.to_json()
+    assert list(data)[:6] == ["status", "seed", "keys", "config", "versions", "attempts"]
+    assert data["pruning"]["target"] == 0.900000001 and "threshold" not in data
+    data["written_by_a_newer_pie"] = {"x": 1}
+    (tmp_path / MANIFEST).write_text(json.dumps(data))
+    read = read_manifest(tmp_path)
+    assert read == manifest
+    assert read.sparsity == 0.9 and read.headline == ("macro_f1", 0.25) and np.isnan(read.threshold_value)
+    assert read.population_key.label() == "rt/bilstm/imp_ft@0.9" and not read.is_dense
 
 
 def test_read_manifest_missing(tmp_path):
@@ -196,11 +216,11 @@ def test_read_manifest_invalid_json(tmp_path, text):
     assert not is_complete(tmp_path)
 
 
-@pytest.mark.parametrize("obj", [[1, 2], {"seed": 1}])
-def test_read_manifest_without_status(tmp_path, obj):
-    """Valid JSON without a status field raises BadRun."""
+@pytest.mark.parametrize("obj, message", [([1, 2], "status"), ({"seed": 1}, "status"), ({"status": "complete", "seed": 1}, "keys")])
+def test_read_manifest_without_required_fields(tmp_path, obj, message):
+    """Valid JSON without a status field, or without another field pie needs, raises BadRun."""
     (tmp_path / MANIFEST).write_text(json.dumps(obj))
-    with pytest.raises(BadRun, match="status"):
+    with pytest.raises(BadRun, match=message):
         read_manifest(tmp_path)
 
 
@@ -212,8 +232,8 @@ def make_run(root, name, seed, status=COMPLETE, ids=IDS, labels=LABELS, logits=N
     """A run directory with a test_final prediction file and a manifest."""
     directory = Path(root) / name
     logits = logits_for(seed) if logits is None else logits
-    record = write_predictions(directory / PREDICTIONS_DIR / "test_final.parquet", ids, labels, logits)
-    write_manifest(directory, {"status": status, "seed": seed, "predictions": {"test_final": record}})
+    record = write_predictions(RunPaths.of(directory).prediction("test_final"), ids, labels, logits, "test", "final")
+    write_manifest(directory, make_manifest(seed, status=status, predictions={"test_final": record}))
     return directory
 
 
@@ -225,7 +245,7 @@ def test_discover_separates_complete_and_running(tmp_path):
     found = discover([str(sweep)])
     assert isinstance(found, Discovery)
     assert [r.directory for r in found.complete] == [done.resolve()]
-    assert found.complete[0].manifest["status"] == "complete"
+    assert found.complete[0].manifest.status == "complete"
     assert found.complete[0].seed == 0
     assert found.incomplete == [running.resolve()]
 
@@ -307,7 +327,7 @@ def test_load_logits_different_labels(tmp_path):
 def test_load_logits_checks_the_record(tmp_path):
     """A prediction file truncated after the run raises BadPredictionFile when loaded."""
     a = make_run(tmp_path, "a", seed=0)
-    truncate_half(a / PREDICTIONS_DIR / "test_final.parquet")
+    truncate_half(RunPaths.of(a).prediction("test_final"))
     with pytest.raises(BadPredictionFile, match="checksum"):
         load_logits([Run(a, read_manifest(a))], "test_final")
 
@@ -325,6 +345,8 @@ def test_discover_reads_the_same_run_once(tmp_path):
     """Two directories holding one run (same config; the dense run of a sweep over methods, stored
     under each method by an older pie whose run keys named the method) are read once: the first
     directory is kept and the other listed as its duplicate. Different seeds stay apart."""
+    import dataclasses
+
     from pie.runs.identity import run_keys
 
     def config(seed, method):
@@ -332,11 +354,10 @@ def test_discover_reads_the_same_run_once(tmp_path):
 
     for name, seed, method in (("a-imp_ft", 0, "imp_ft"), ("b-mp_ai", 0, "mp_ai"), ("c-mp_ai", 1, "mp_ai")):
         directory = make_run(tmp_path, name, seed=seed)
-        manifest = read_manifest(directory)
-        old_keys = {"run": f"old-{name}", "model": "m", "pruning": "dense"}  # an older formula: differs per method
-        write_manifest(directory, {**manifest, "config": config(seed, method), "keys": old_keys})
+        old_keys = dataclasses.replace(read_manifest(directory).keys, run=f"old-{name}", pruning="dense")  # an older formula
+        write_manifest(directory, dataclasses.replace(read_manifest(directory), config=config(seed, method), keys=old_keys))
     found = discover([str(tmp_path)])
     assert [r.directory.name for r in found.complete] == ["a-imp_ft", "c-mp_ai"]
     assert found.duplicates == {(tmp_path / "b-mp_ai").resolve(): (tmp_path / "a-imp_ft").resolve()}
     assert run_keys(config(0, "imp_ft"), dense=True) == run_keys(config(0, "mp_ai"), dense=True)
-    assert run_keys(config(0, "imp_ft"), dense=False)["run"] != run_keys(config(0, "mp_ai"), dense=False)["run"]
+    assert run_keys(config(0, "imp_ft"), dense=False).run != run_keys(config(0, "mp_ai"), dense=False).run

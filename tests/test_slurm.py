@@ -12,6 +12,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from conftest import TINY, run_cli
+from pie.runs.manifest import Run, read_manifest
 from pie.runs.predictions import locate, read_predictions
 from slurm_cluster import run_sweep, sacct_tasks, slurm_cluster  # noqa: F401 (slurm_cluster: the fixture)
 
@@ -41,8 +42,8 @@ def test_every_seed_wrote_a_complete_run(sweep):
         assert manifest["status"] == "complete" and manifest["seed"] == seed
         assert set(manifest["predictions"]) == {"train_epoch1", "train_final", "validation_final", "test_final"}
         for name in manifest["predictions"]:
-            path, record = locate(_run_dir(sweep, seed), manifest, name)
-            assert len(read_predictions(path, record).ids) == record["rows"]
+            path, record = locate(Run(_run_dir(sweep, seed), read_manifest(_run_dir(sweep, seed))), name)
+            assert len(read_predictions(path, record).ids) == record.rows
 
 
 def test_the_sweep_was_one_array_job_of_completed_tasks(sweep, slurm_cluster):
@@ -132,6 +133,6 @@ def test_a_preempted_run_requeues_and_resumes_from_its_checkpoint(slurm_cluster,
     expected = json.loads((reference / "manifest.json").read_text())
     assert manifest["weights"]["final"]["sha256"] == expected["weights"]["final"]["sha256"]
     for name, record in expected["predictions"].items():
-        a = read_predictions(*locate(reference, expected, name))
-        b = read_predictions(*locate(run_dir, manifest, name))
+        a = read_predictions(*locate(Run(reference, read_manifest(reference)), name))
+        b = read_predictions(*locate(Run(run_dir, read_manifest(run_dir)), name))
         assert np.array_equal(a.logits, b.logits), name

@@ -1,32 +1,21 @@
-"""A3: accuracy on all examples vs on a subset (usually the PIEs), for the modal label of a
-population and for its individual models (Hooker et al. 2019; Tropeano et al. 2025)."""
+"""A3: the headline metric on all examples vs on the PIEs, of each population's decision (modal
+label, or majority decisions) and of its individual models (Hooker et al. 2019; Tropeano et al.
+2025): accuracy, or macro-F1 for multi-label data."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from pie.analysis.summary import subset_accuracy
+from pie.pies.task import Task
 
 
-def accuracy_on_subsets(
-    logits: np.ndarray, labels: np.ndarray, modal: np.ndarray, subset: np.ndarray
-) -> dict:
-    """Modal-label accuracy and mean per-model accuracy, on all examples and on the subset.
-
-    :param logits: [M, N, C] logits of the population.
-    :param labels: int[N] gold labels.
-    :param modal: int[N] modal labels of the population.
-    :param subset: bool[N]; the subset accuracies are NaN when it is empty.
-    :returns: dict with modal_all, modal_subset, mean_all, mean_subset and n_subset.
-    """
-    labels = np.asarray(labels)
-    subset = np.asarray(subset, dtype=bool)
-    everything = np.ones(len(labels), dtype=bool)
-    correct = np.asarray(logits).argmax(axis=2) == labels[None, :]  # [M, N]
-    return {
-        "modal_all": subset_accuracy(np.asarray(modal), labels, everything),
-        "modal_subset": subset_accuracy(np.asarray(modal), labels, subset),
-        "mean_all": float(correct.mean(axis=1).mean()),
-        "mean_subset": float(correct[:, subset].mean()) if subset.any() else float("nan"),
-        "n_subset": int(subset.sum()),
-    }
+def accuracy_row(task: Task, labels: np.ndarray, dense: np.ndarray, pruned: np.ndarray, result) -> dict:
+    """pies, metric, and per side (dense, pruned) x subset (all, pies): `<side>_modal_<subset>`,
+    the population decision's score, and `<side>_mean_<subset>`, the mean per-model score; NaN on
+    an empty subset. `dense`/`pruned` are per-model decisions, `result` the pair's verdicts."""
+    row = {"pies": int(result.is_pie.sum()), "metric": task.metric}
+    for side, decisions, decision in (("dense", dense, result.dense_decision), ("pruned", pruned, result.pruned_decision)):
+        for name, subset in (("all", None), ("pies", result.is_pie)):
+            row[f"{side}_modal_{name}"] = task.score(decision, labels, subset)
+            row[f"{side}_mean_{name}"] = task.mean_score(decisions, labels, subset)
+    return {key: row[key] for key in task.accuracy_order}

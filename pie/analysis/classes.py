@@ -1,6 +1,6 @@
 """A4: how PIEs and pruning's damage spread over the classes — class shares of all examples vs of
-the PIEs, and per-class recall of dense vs pruned models with Welch's t-test, as Hooker et al. 2019
-test which classes pruning changes significantly."""
+the PIEs, and per-class scores (recall, or F1 for multi-label data) of dense vs pruned models with
+Welch's t-test, as Hooker et al. 2019 test which classes pruning changes significantly."""
 
 from __future__ import annotations
 
@@ -15,37 +15,22 @@ def _share(counts: np.ndarray) -> np.ndarray:
     return counts / total if total else np.zeros(len(counts))
 
 
-def class_distribution(labels: np.ndarray, is_pie: np.ndarray, num_classes: int) -> pd.DataFrame:
-    """Count and share of each gold class among all examples and among the PIEs. Multi-label
-    gold rows [N, C] count every class an example carries (shares of all label occurrences)."""
-    labels = np.asarray(labels)
+def class_distribution(gold: np.ndarray, is_pie: np.ndarray) -> pd.DataFrame:
+    """Count and share of each gold class among all examples and among the PIEs, from gold rows
+    [N, C] (one-hot; multi-hot rows count every class an example carries: shares of all label
+    occurrences)."""
+    gold = np.asarray(gold)
     is_pie = np.asarray(is_pie, dtype=bool)
-    if labels.ndim == 2:
-        count_all, count_pies = labels.sum(axis=0, dtype=np.int64), labels[is_pie].sum(axis=0, dtype=np.int64)
-    else:
-        count_all = np.bincount(labels, minlength=num_classes)
-        count_pies = np.bincount(labels[is_pie], minlength=num_classes)
+    count_all, count_pies = gold.sum(axis=0, dtype=np.int64), gold[is_pie].sum(axis=0, dtype=np.int64)
     return pd.DataFrame(
         {
-            "class": np.arange(num_classes),
+            "class": np.arange(gold.shape[1]),
             "count_all": count_all,
             "share_all": _share(count_all),
             "count_pies": count_pies,
             "share_pies": _share(count_pies),
         }
     )
-
-
-def per_class_recall(logits: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
-    """float[M, C]: recall of each model on each gold class; NaN for a class with no examples."""
-    labels = np.asarray(labels)
-    one_hot = (labels[:, None] == np.arange(num_classes)[None, :]).astype(float)  # [N, C]
-    correct = (np.asarray(logits).argmax(axis=2) == labels[None, :]).astype(float)  # [M, N]
-    hits = correct @ one_hot  # [M, C]
-    support = one_hot.sum(axis=0)
-    recall = np.full_like(hits, np.nan)
-    np.divide(hits, support[None, :], out=recall, where=support[None, :] > 0)
-    return recall
 
 
 def _welch(pruned: np.ndarray, dense: np.ndarray, testable: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -56,21 +41,6 @@ def _welch(pruned: np.ndarray, dense: np.ndarray, testable: np.ndarray) -> tuple
         result = stats.ttest_ind(pruned[:, testable], dense[:, testable], axis=0, equal_var=False)
         t[testable], p[testable] = result.statistic, result.pvalue
     return t, p
-
-
-def class_accuracy_change(
-    dense_logits: np.ndarray,
-    pruned_logits: np.ndarray,
-    labels: np.ndarray,
-    num_classes: int,
-    alpha: float = 0.05,
-) -> pd.DataFrame:
-    """Per class: mean recall of the dense and the pruned models, their change, Welch's t-test
-    (see class_score_change)."""
-    return class_score_change(
-        per_class_recall(dense_logits, labels, num_classes), per_class_recall(pruned_logits, labels, num_classes),
-        np.bincount(np.asarray(labels), minlength=num_classes), alpha,
-    )
 
 
 def class_score_change(dense: np.ndarray, pruned: np.ndarray, support: np.ndarray, alpha: float = 0.05) -> pd.DataFrame:
@@ -100,8 +70,3 @@ def class_score_change(dense: np.ndarray, pruned: np.ndarray, support: np.ndarra
             "significant": np.nan_to_num(p, nan=1.0) < alpha,
         }
     )
-
-
-def count_significant(df: pd.DataFrame) -> int:
-    """How many classes changed significantly (rows of class_accuracy_change with significant)."""
-    return int(df["significant"].sum())

@@ -1,4 +1,5 @@
-"""Every analysis of one pruned population against its dense population, from arrays.
+"""Every analysis of one pruned population against its dense population, from arrays, written
+once against the task seam (pie.pies.task): single- and multi-label data take the same path.
 
 The caller (identify_pies) loads the logits and texts; this module only computes, so the whole
 bundle is testable on hand-made populations.
@@ -11,48 +12,70 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from pie.analysis.accuracy import accuracy_on_subsets
-from pie.analysis.classes import class_accuracy_change, class_distribution
+from pie.analysis.accuracy import accuracy_row
+from pie.analysis.classes import class_distribution, class_score_change
 from pie.analysis.examples import pie_examples
-from pie.analysis.influence import cross_entropy, loss_ratio_from_losses, per_bin_share
+from pie.analysis.influence import loss_ratio_from_losses, per_bin_share, rank_bins
 from pie.analysis.stability import bootstrap_percent, pie_stability
-from pie.analysis.summary import pair_row, pie_rows
+from pie.analysis.summary import dense_row, pair_row, verdict_columns
 from pie.analysis.text import text_ratios
-from pie.pies.modal import vote_counts
-from pie.pies.single_label import pie_table_from_votes, single_label_pie_table
+from pie.pies.task import Task
 
 
 @dataclass(frozen=True)
 class SplitArrays:
     """Logits of a dense and a pruned population on one split, models aligned by seed where
-    both populations share seeds (loss ratios pair model i with model i)."""
+    both populations share seeds (loss ratios pair model i with model i), with each model's
+    decision threshold (multi-label; NaN where none)."""
 
     dense: np.ndarray  # [Md, N, C]
     pruned: np.ndarray  # [Mp, N, C]
     labels: np.ndarray  # int[N], or multi-hot int8[N, C]
-    dense_thresholds: np.ndarray | None = None  # float[Md]: multi-label decision thresholds τ
+    dense_thresholds: np.ndarray | None = None  # float[Md]
     pruned_thresholds: np.ndarray | None = None  # float[Mp]
 
     @property
-    def multi_label(self) -> bool:
-        return np.asarray(self.labels).ndim == 2
+    def num_classes(self) -> int:
+        return self.dense.shape[2]
+
+    @classmethod
+    def aligned(cls, dense, pruned, labels) -> tuple["SplitArrays", tuple[int, ...]]:
+        """Two populations (each with `seeds`, `logits` [M, N, C] and `thresholds`) with their
+        shared seeds first, in the same order, so model i of one pairs with model i of the other;
+        and the dense models' order."""
+        shared = [s for s in dense.seeds if s in set(pruned.seeds)]
+        dense_order, pruned_order = _order(dense.seeds, shared), _order(pruned.seeds, shared)
+        arrays = cls(dense.logits[dense_order], pruned.logits[pruned_order], labels,
+                     dense.thresholds[dense_order], pruned.thresholds[pruned_order])
+        return arrays, tuple(dense_order)
+
+
+def _order(seeds, shared) -> list[int]:
+    """Model order with the shared seeds first (in the given order), then the others."""
+    index = {s: i for i, s in enumerate(seeds)}
+    first = [index[s] for s in shared]
+    return first + [i for i in range(len(seeds)) if i not in set(first)]
 
 
 @dataclass(frozen=True)
-class DenseTrainSplit:
-    """What A5 needs of the dense population on the train split, computed once per population:
-    per-model losses [Md, T] in the order the pairs align models, and vote counts [T, C]."""
+class DenseTrain:
+    """What A5 needs of the dense population on the train split, computed once per population
+    and model order: per-model losses [Md, T] and the population's votes [T, C]."""
 
     losses: np.ndarray
     votes: np.ndarray
+    models: int
 
     @classmethod
-    def of(cls, logits: np.ndarray, labels: np.ndarray) -> "DenseTrainSplit":
-        return cls(losses=cross_entropy(logits, labels), votes=vote_counts(logits))
+    def of(cls, task: Task, train: SplitArrays) -> "DenseTrain":
+        decisions = task.decide(train.dense, train.dense_thresholds)
+        votes = task.indicators(decisions, train.num_classes).sum(axis=0, dtype=np.int64)
+        return cls(losses=task.loss(train.dense, train.labels), votes=votes, models=len(decisions))
 
 
 @dataclass(frozen=True)
 class PairInputs:
+    task: Task
     test: SplitArrays
     example_ids: np.ndarray
     texts: list[str] | None = None
@@ -60,7 +83,7 @@ class PairInputs:
     text_measures: pd.DataFrame | None = None  # one row per test example
     train: SplitArrays | None = None  # final-epoch train logits, for PIEs on the train split (A5)
     train_bins: np.ndarray | None = None  # EL2N bin of each train example (A5)
-    dense_train: DenseTrainSplit | None = None  # precomputed from train.dense when given
+    dense_train: DenseTrain | None = None  # precomputed from train.dense when given
     n_bins: int = 20
 
 
@@ -77,22 +100,26 @@ class PairAnalyses:
     examples: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
-def _accuracy(test: SplitArrays, result) -> dict:
-    dense = accuracy_on_subsets(test.dense, test.labels, result.dense_modal, result.is_pie)
-    pruned = accuracy_on_subsets(test.pruned, test.labels, result.pruned_modal, result.is_pie)
-    return {
-        "pies": int(result.is_pie.sum()),
-        **{f"dense_{k.replace('subset', 'pies')}": v for k, v in dense.items() if k != "n_subset"},
-        **{f"pruned_{k.replace('subset', 'pies')}": v for k, v in pruned.items() if k != "n_subset"},
-    }
+def dense_summary(task: Task, dense: np.ndarray, labels: np.ndarray, thresholds, tie: str) -> dict:
+    """The summary row of a dense population on its own, from its logits [M, N, C]."""
+    return dense_row(task, task.decide(dense, thresholds), labels, dense.shape[2], tie)
+
+
+def el2n_bins(task: Task, logits: np.ndarray, labels: np.ndarray, n_bins: int = 20) -> np.ndarray:
+    """EL2N bin (1 = easiest .. n_bins) of each training example from the dense population's
+    logits after its first epoch (A5)."""
+    return rank_bins(task.el2n(logits, labels), n_bins)
 
 
 def _influence(inputs: PairInputs, tie: str) -> pd.DataFrame:
-    train = inputs.train
-    dense = inputs.dense_train or DenseTrainSplit.of(train.dense, train.labels)
-    train_pies = pie_table_from_votes(dense.votes, vote_counts(train.pruned), tie).is_pie
+    """A5: per EL2N bin, the share of train-split PIEs and the mean loss ratio pruned/dense."""
+    task, train = inputs.task, inputs.train
+    dense = inputs.dense_train or DenseTrain.of(task, train)
+    pruned = task.decide(train.pruned, train.pruned_thresholds)
+    pruned_votes = task.indicators(pruned, train.num_classes).sum(axis=0, dtype=np.int64)
+    train_pies = task.is_pie(dense.votes, pruned_votes, dense.models, len(pruned), tie)
     share = per_bin_share(inputs.train_bins, train_pies, inputs.n_bins)
-    ratio = loss_ratio_from_losses(dense.losses, cross_entropy(train.pruned, train.labels), inputs.train_bins, inputs.n_bins)
+    ratio = loss_ratio_from_losses(dense.losses, task.loss(train.pruned, train.labels), inputs.train_bins, inputs.n_bins)
     return pd.DataFrame({
         "bin": share["bin"], "examples": share["examples"], "pie_share": share["share"],
         "loss_ratio": ratio["mean"], "loss_ratio_sem": ratio["sem"],
@@ -101,28 +128,37 @@ def _influence(inputs: PairInputs, tie: str) -> pd.DataFrame:
 
 def analyse_pair(inputs: PairInputs, rng: np.random.Generator, tie: str = "lowest", n_boot: int = 200,
                  stability_repeats: int = 20, examples_per_group: int = 15) -> PairAnalyses:
-    """A2-A8 for one pair (A1, effectiveness, needs only the runs' metrics and is done apart)."""
-    test = inputs.test
-    result = single_label_pie_table(test.dense, test.pruned, tie)
+    """A2-A8 for one pair (A1, effectiveness, needs only the runs' metrics and is done apart).
+    Random draws, in this order: the % PIE interval, the stability draws, the text intervals."""
+    task, test = inputs.task, inputs.test
+    classes = test.num_classes
+    dense = task.decide(test.dense, test.dense_thresholds)
+    pruned = task.decide(test.pruned, test.pruned_thresholds)
+    dense_indicators, pruned_indicators = task.indicators(dense, classes), task.indicators(pruned, classes)
+    result = task.verdicts(dense_indicators.sum(axis=0, dtype=np.int64), pruned_indicators.sum(axis=0, dtype=np.int64),
+                           len(dense), len(pruned), tie)
     interval = bootstrap_percent(result.is_pie, result.considered, rng, n_boot=n_boot)
-    num_classes = test.dense.shape[2]
+    accuracy = accuracy_row(task, test.labels, dense, pruned, result)
+    gold = task.gold(test.labels, classes)
     analyses = PairAnalyses(
-        summary={**pair_row(test.dense, test.pruned, test.labels, result),
-                 "pie_percent_low": interval["low"], "pie_percent_high": interval["high"]},
-        accuracy={**_accuracy(test, result), "metric": "accuracy"},
-        pies=pie_rows(inputs.example_ids, test.labels, result),
-        classes=class_distribution(test.labels, result.is_pie, num_classes),
-        class_change=class_accuracy_change(test.dense, test.pruned, test.labels, num_classes),
-        stability=pie_stability(test.dense, test.pruned, n_repeats=stability_repeats, rng=rng, tie=tie),
+        summary=pair_row(task, test.labels, pruned, result, accuracy, interval),
+        accuracy=accuracy,
+        pies=task.pie_rows(inputs.example_ids, test.labels, result, verdict_columns(result)),
+        classes=class_distribution(gold, result.is_pie).assign(**task.class_extras(result)),
+        class_change=class_score_change(task.per_class_scores(dense, test.labels, classes),
+                                        task.per_class_scores(pruned, test.labels, classes), gold.sum(axis=0)),
+        stability=pie_stability(task, dense_indicators, pruned_indicators, tie, n_repeats=stability_repeats, rng=rng),
     )
     if inputs.train is not None and inputs.train_bins is not None:
         analyses.influence = _influence(inputs, tie)
     if inputs.text_measures is not None:
         analyses.text = text_ratios(inputs.text_measures, result.is_pie, rng, n_boot=n_boot)
     if inputs.texts is not None:
+        names = inputs.label_names
         analyses.examples = pie_examples(
-            inputs.texts, test.labels, result.dense_modal, result.pruned_modal, result.dense_votes,
-            result.pruned_votes, result.is_pie, list(inputs.label_names), per_group=examples_per_group,
-            example_ids=inputs.example_ids,
+            inputs.texts, task.shown(test.labels, names), task.shown(result.dense_decision, names),
+            task.shown(result.pruned_decision, names), task.correct(result.dense_decision, test.labels),
+            task.correct(result.pruned_decision, test.labels), result.dense_votes, result.pruned_votes,
+            result.is_pie, per_group=examples_per_group, example_ids=inputs.example_ids,
         )
     return analyses

@@ -8,8 +8,7 @@ import numpy as np
 import pandas as pd
 
 from pie.analysis.resampling import index_draws
-from pie.pies.modal import one_hot_predictions
-from pie.pies.single_label import pie_masks_from_votes, pie_table_from_votes
+from pie.pies.task import Task
 
 # Population sizes tried by default: those up to half the smaller population, plus that half.
 DEFAULT_SIZES = (3, 5, 10, 20, 30, 50, 100, 200)
@@ -51,12 +50,13 @@ def _two_draws(n_models: int, m: int, disjoint: bool, rng: np.random.Generator):
 
 
 def pie_stability(
-    dense_logits: np.ndarray,
-    pruned_logits: np.ndarray,
+    task: Task,
+    dense: np.ndarray,
+    pruned: np.ndarray,
+    tie: str = "lowest",
     sizes=None,
     n_repeats: int = 20,
     rng: np.random.Generator | None = None,
-    tie: str = "lowest",
 ) -> pd.DataFrame:
     """Jaccard overlap of two PIE sets, each found from m dense and m pruned models, per size m.
 
@@ -64,15 +64,17 @@ def pie_stability(
     (disjoint=True); otherwise they are independent subsamples without replacement that may share
     models (disjoint=False), so their overlap is optimistic.
 
-    :param sizes: population sizes m; by default DEFAULT_SIZES up to min(M_dense, M_pruned), and
-        min(M_dense, M_pruned) itself.
+    :param dense, pruned: the task's 0/1 indicators [M, N, C] of each model's decisions (one-hot
+        predictions, or multi-label decisions): votes of any drawn population are their sums.
+    :param sizes: population sizes m; by default DEFAULT_SIZES up to half the smaller population,
+        and that half.
     :param rng: required numpy Generator (keyword default only to keep the argument order).
     :returns: columns m, disjoint, repeats, jaccard_mean, jaccard_std (ddof=1; NaN for one repeat).
     """
     def is_pie(dense_votes, pruned_votes, m):
-        return pie_masks_from_votes(dense_votes, pruned_votes, tie)[0]
+        return task.is_pie(dense_votes, pruned_votes, m, m, tie)
 
-    return stability_from_indicators(one_hot_predictions(dense_logits), one_hot_predictions(pruned_logits), is_pie, sizes, n_repeats, rng)
+    return stability_from_indicators(dense, pruned, is_pie, sizes, n_repeats, rng)
 
 
 def stability_from_indicators(dense: np.ndarray, pruned: np.ndarray, is_pie, sizes=None, n_repeats: int = 20,
@@ -114,29 +116,16 @@ def _votes(one_hot: np.ndarray, draws) -> np.ndarray:
     return (counts @ one_hot.reshape(n_models, -1).astype(np.float32)).reshape(len(draws), *one_hot.shape[1:])
 
 
-def bootstrap_pie_percent(
-    dense_logits: np.ndarray,
-    pruned_logits: np.ndarray,
-    rng: np.random.Generator,
-    n_boot: int = 1000,
-    level: float = 0.95,
-    tie: str = "lowest",
-) -> dict:
-    """% PIEs with a percentile bootstrap interval over the evaluation examples.
+def bootstrap_percent(is_pie: np.ndarray, considered: np.ndarray, rng: np.random.Generator,
+                      n_boot: int = 1000, level: float = 0.95) -> dict:
+    """% PIEs of the considered examples with a percentile bootstrap interval over the evaluation
+    examples, from PIE verdicts already computed.
 
     The interval reflects the sampling of the test set. Models are deliberately not resampled:
     a resample with repeated models adds voting noise and inflates % PIEs systematically (the
     interval then often misses the estimate); seed-to-seed variability is what pie_stability
     measures instead.
     """
-    result = pie_table_from_votes(one_hot_predictions(dense_logits).sum(0), one_hot_predictions(pruned_logits).sum(0), tie)
-    return bootstrap_percent(result.is_pie, result.considered, rng, n_boot, level)
-
-
-def bootstrap_percent(is_pie: np.ndarray, considered: np.ndarray, rng: np.random.Generator,
-                      n_boot: int = 1000, level: float = 0.95) -> dict:
-    """% PIEs of the considered examples with a percentile bootstrap interval over examples, from
-    PIE verdicts already computed (see bootstrap_pie_percent)."""
     rng = _require_rng(rng)
     is_pie, considered = np.asarray(is_pie, dtype=np.int32), np.asarray(considered, dtype=np.int32)
     percents = [100.0 * is_pie[draws].sum(1) / np.maximum(considered[draws].sum(1), 1)

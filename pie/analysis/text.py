@@ -58,20 +58,6 @@ def _ratios(values: np.ndarray, subset: np.ndarray, rng: np.random.Generator, n_
             for k in range(values.shape[1])]
 
 
-def ratio_with_interval(
-    values: np.ndarray,
-    subset: np.ndarray,
-    rng: np.random.Generator,
-    n_boot: int = 1000,
-    level: float = 0.95,
-) -> dict:
-    """mean(values[subset]) / mean(values) with a percentile bootstrap interval.
-
-    Each repeat resamples the subset's examples and all examples with replacement, independently.
-    Ratio and interval are NaN when the subset is empty.
-    """
-    values = np.asarray(values, dtype=float)[:, None]
-    return _ratios(values, np.asarray(subset, dtype=bool), rng, n_boot, level)[0]
 
 
 def text_ratios(

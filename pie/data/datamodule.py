@@ -11,10 +11,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from pie.atomic import atomic_path
 from pie.data.dataset import SPLITS, TextClassificationData
 from pie.hashing import fingerprint_object
 from pie.data.sampler import EpochShuffle
-from pie.models.tokenizer import Tokenizer
+from pie.data.tokenizer import Tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +34,8 @@ def encode_cached(data: TextClassificationData, tokenizer: Tokenizer, cache_dir:
     for s, rows in encoded.items():
         arrays[f"{s}_ids"] = np.concatenate(rows)
         arrays[f"{s}_offsets"] = np.cumsum([0] + [len(r) for r in rows])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         np.savez(handle, **arrays)
-    os.replace(tmp, path)
     log.info("cached token ids at %s", path)
     return encoded
 

@@ -11,6 +11,7 @@ import numpy as np
 from pie.data.fingerprint import fingerprint_splits
 from pie.data.sources import select_rows
 from pie.data.splits import stratified_split, stratified_subsample
+from pie.pies.task import Task, task_for
 
 SPLITS = ("train", "validation", "test")
 
@@ -33,6 +34,11 @@ class TextClassificationData:
     @property
     def multi_label(self) -> bool:
         return is_multi_label(self.splits["train"])
+
+    @property
+    def task(self) -> Task:
+        """Single- or multi-label: decided here for training, from the labels for the analyses."""
+        return task_for(self.multi_label)
 
     @property
     def has_pairs(self) -> bool:

@@ -1,6 +1,6 @@
 """The LightningModule: any network with forward(input_ids, attention_mask) -> logits, trained
-with Adam as a single-label (cross-entropy) or multi-label (binary cross-entropy per class)
-classifier, with torchmetrics."""
+as a single-label (cross-entropy) or multi-label (binary cross-entropy per class) classifier, as
+the task (pie.pies.task) says, with torchmetrics for validation."""
 
 from __future__ import annotations
 
@@ -9,34 +9,28 @@ from typing import Callable
 import lightning as L
 import numpy as np
 import torch
-import torchmetrics
 from torch import nn
 
-from pie.models.thresholds import binarize
+from pie.pies.task import SINGLE_LABEL, Task
 
 
 class Classifier(L.LightningModule):
-    """With `multi_label`, validation metrics during training use τ = 0.5; the run's own τ is
-    tuned after training. `collect_train_logits` keeps the logits of the latest training epoch
-    (train mode, as they were computed), for the reference way of tuning τ."""
+    """Loss and validation metrics come from the task (multi-label validation during training
+    uses τ = 0.5; the run's own τ is tuned after training). `collect_train_logits` keeps the
+    logits of the latest training epoch (train mode, as they were computed), for the reference
+    way of tuning τ."""
 
-    def __init__(self, network: nn.Module, optimizer: Callable, num_classes: int, multi_label: bool = False,
+    def __init__(self, network: nn.Module, optimizer: Callable, num_classes: int, task: Task = SINGLE_LABEL,
                  collect_train_logits: bool = False):
         super().__init__()
         self.network = network.train()  # from_pretrained returns eval mode; Lightning keeps modes as found
         self.optimizer_factory = optimizer
-        self.multi_label = multi_label
+        self.task = task
         self.collect_train_logits = collect_train_logits
         self.train_epoch_outputs: tuple[np.ndarray, np.ndarray] | None = None
         self._epoch_outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
-        if multi_label:
-            self.loss = nn.BCEWithLogitsLoss()
-            self.val_accuracy = torchmetrics.classification.MultilabelExactMatch(num_classes)
-            self.val_macro_f1 = torchmetrics.classification.MultilabelF1Score(num_classes, average="macro")
-        else:
-            self.loss = nn.CrossEntropyLoss()
-            self.val_accuracy = torchmetrics.classification.MulticlassAccuracy(num_classes, average="micro")
-            self.val_macro_f1 = torchmetrics.classification.MulticlassF1Score(num_classes, average="macro")
+        self.loss = task.torch_loss()
+        self.val_accuracy, self.val_macro_f1 = task.torch_metrics(num_classes)
 
     def forward(self, batch: dict) -> torch.Tensor:
         return self.network(batch["input_ids"], batch["attention_mask"])
@@ -69,7 +63,7 @@ class Classifier(L.LightningModule):
     def validation_step(self, batch, batch_idx):
         logits = self(batch)
         n = len(batch["labels"])
-        target = batch["labels"].long() if self.multi_label else batch["labels"]
+        target = self.task.metric_target(batch["labels"])
         self.val_accuracy(logits, target)
         self.val_macro_f1(logits, target)
         self.log("val/loss", self.loss(logits, batch["labels"]), batch_size=n)
@@ -95,27 +89,3 @@ class Classifier(L.LightningModule):
             raise RuntimeError("prediction loader returned examples out of dataset order")
         return torch.cat(chunks).numpy()
 
-
-def classification_metrics(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    """Accuracy and macro-F1 of argmax predictions (computed with torchmetrics)."""
-    preds, target = torch.as_tensor(logits).argmax(1), torch.as_tensor(labels)
-    task = {"task": "multiclass", "num_classes": logits.shape[1]}
-    return {
-        "accuracy": float(torchmetrics.functional.accuracy(preds, target, average="micro", **task)),
-        "macro_f1": float(torchmetrics.functional.f1_score(preds, target, average="macro", **task)),
-    }
-
-
-def multilabel_metrics(logits: np.ndarray, targets: np.ndarray, threshold: float) -> dict[str, float]:
-    """Subset accuracy and macro/micro precision, recall and F1 of the decisions sigmoid >= τ
-    (torchmetrics; `accuracy` is the subset accuracy, so it reads like the single-label one)."""
-    preds = torch.as_tensor(binarize(logits, threshold)).long()
-    target = torch.as_tensor(np.asarray(targets)).long()
-    task = {"task": "multilabel", "num_labels": logits.shape[1]}
-    functional = torchmetrics.functional
-    metrics = {"accuracy": float(functional.exact_match(preds, target, **task))}
-    for average in ("macro", "micro"):
-        metrics[f"{average}_precision"] = float(functional.precision(preds, target, average=average, **task))
-        metrics[f"{average}_recall"] = float(functional.recall(preds, target, average=average, **task))
-        metrics[f"{average}_f1"] = float(functional.f1_score(preds, target, average=average, **task))
-    return metrics

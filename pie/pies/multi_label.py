@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pie.models.thresholds import binarize
+from pie.pies.decisions import binarize
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,14 @@ class MultiLabelPieResult:
     def pie_fraction(self) -> float:
         return float(self.is_pie.mean()) if len(self.flips) else float("nan")
 
+    @property
+    def dense_decision(self) -> np.ndarray:
+        return self.dense_majority
+
+    @property
+    def pruned_decision(self) -> np.ndarray:
+        return self.pruned_majority
+
 
 def _population(logits, thresholds, side: str) -> np.ndarray:
     logits = np.asarray(logits)
@@ -74,6 +82,20 @@ def majority(decisions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return majority_from_votes(votes, len(decisions)), votes
 
 
+def pie_table_from_votes(dense_votes: np.ndarray, pruned_votes: np.ndarray, dense_models: int, pruned_models: int) -> MultiLabelPieResult:
+    """Verdicts from the two populations' votes [N, C] (models deciding each class, each at its own τ)."""
+    if dense_votes.shape != pruned_votes.shape:
+        raise ValueError(
+            f"dense and pruned populations must cover the same examples and classes: votes {dense_votes.shape} vs {pruned_votes.shape}"
+        )
+    dense_majority = majority_from_votes(dense_votes, dense_models)
+    pruned_majority = majority_from_votes(pruned_votes, pruned_models)
+    return MultiLabelPieResult(
+        flips=dense_majority != pruned_majority, dense_majority=dense_majority, pruned_majority=pruned_majority,
+        dense_votes=dense_votes, pruned_votes=pruned_votes, dense_models=dense_models, pruned_models=pruned_models,
+    )
+
+
 def pie_table_from_decisions(dense_decisions: np.ndarray, pruned_decisions: np.ndarray) -> MultiLabelPieResult:
     """Verdicts from binarised populations [M, N, C] (each model already at its own τ)."""
     if dense_decisions.shape[1:] != pruned_decisions.shape[1:]:
@@ -81,13 +103,7 @@ def pie_table_from_decisions(dense_decisions: np.ndarray, pruned_decisions: np.n
             "dense and pruned populations must cover the same examples and classes: "
             f"{dense_decisions.shape[1:]} vs {pruned_decisions.shape[1:]}"
         )
-    dense_majority, dense_votes = majority(dense_decisions)
-    pruned_majority, pruned_votes = majority(pruned_decisions)
-    return MultiLabelPieResult(
-        flips=dense_majority != pruned_majority, dense_majority=dense_majority, pruned_majority=pruned_majority,
-        dense_votes=dense_votes, pruned_votes=pruned_votes,
-        dense_models=len(dense_decisions), pruned_models=len(pruned_decisions),
-    )
+    return pie_table_from_votes(majority(dense_decisions)[1], majority(pruned_decisions)[1], len(dense_decisions), len(pruned_decisions))
 
 
 def multi_label_pie_table(dense_logits, pruned_logits, dense_thresholds, pruned_thresholds) -> MultiLabelPieResult:

@@ -29,6 +29,14 @@ class PieResult:
         n = int(self.considered.sum())
         return float(self.is_pie.sum() / n) if n else float("nan")
 
+    @property
+    def dense_decision(self) -> np.ndarray:
+        return self.dense_modal
+
+    @property
+    def pruned_decision(self) -> np.ndarray:
+        return self.pruned_modal
+
 
 def single_label_pie_table(dense_logits, pruned_logits, tie: str = "lowest") -> PieResult:
     """PIE verdicts plus modal labels, votes and ties for a dense and a pruned population.
@@ -61,12 +69,6 @@ def pie_masks_from_votes(dense_votes: np.ndarray, pruned_votes: np.ndarray, tie:
     else:
         is_pie = differs
     return is_pie, considered, dense_modal, pruned_modal, dense_tied, pruned_tied
-
-
-def pie_fractions_from_votes(dense_votes: np.ndarray, pruned_votes: np.ndarray, tie: str = "lowest") -> np.ndarray:
-    """PIE fraction of the considered examples for each leading index of votes [..., N, C]."""
-    is_pie, considered, *_ = pie_masks_from_votes(dense_votes, pruned_votes, tie)
-    return is_pie.sum(axis=-1) / np.maximum(considered.sum(axis=-1), 1)
 
 
 def pie_table_from_votes(dense_votes: np.ndarray, pruned_votes: np.ndarray, tie: str = "lowest") -> PieResult:

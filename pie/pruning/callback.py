@@ -1,4 +1,6 @@
-"""The Lightning callback that applies a pruning method; the science lives in the pure modules.
+"""The Lightning callbacks that apply a pruning method on its schedule; the science lives in the
+pure modules. `ScheduledPruning` steps the schedule (before training, at epoch ends, or after
+optimizer steps) and reports what was achieved; `PruningCallback` prunes with masks.
 
 Masks are enforced without re-parametrisation: masked gradients are zeroed before clipping and
 the optimizer step, and masked weights are re-zeroed after every step, so checkpoints hold plain
@@ -31,15 +33,49 @@ def _clone_state(network: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in network.state_dict().items()}
 
 
-class PruningCallback(L.Callback):
+class ScheduledPruning(L.Callback):
+    """Calls `_prune(step, trainer, pl_module)` at each step of the schedule that falls before
+    training or at an epoch's end, once; `history` keeps one entry per prune (the manifest's
+    per-step record). Subclasses add pruning after optimizer steps where they support it."""
+
+    def __init__(self, schedule: Schedule, random_seed: int = 0):
+        self.schedule = schedule
+        self.random_seed = int(random_seed)
+        self.generator = torch.Generator().manual_seed(self.random_seed)
+        self.history: list[dict] = []
+        self.masks: dict[str, torch.Tensor] = {}
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        step = self.schedule.step_after(BEFORE_TRAINING)
+        if step is not None and not self.history:
+            self._prune(step, trainer, pl_module)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        step = self.schedule.step_after(trainer.current_epoch)
+        if step is not None:
+            self._prune(step, trainer, pl_module)
+
+    def _prune(self, step: PruningStep, trainer, pl_module) -> None:
+        raise NotImplementedError
+
+    def report(self, network: nn.Module) -> dict:
+        """What the method achieved, for the manifest (besides target and steps)."""
+        raise NotImplementedError
+
+    def summary(self, network: nn.Module) -> dict:
+        """Target and achieved sparsity and the per-step history, for the run manifest."""
+        return {"target": self.schedule.final_sparsity, **self.report(network), "steps": self.history}
+
+
+class PruningCallback(ScheduledPruning):
     """Prune `pl_module.network` on `schedule` with `score` over `selection`, in `scope`.
 
     :param rewind_step: None = fine-tune after each prune; 0 = rewind to the weights at the start
         of training; k > 0 = rewind to the weights after k optimizer steps.
     :param rewind_state: weights to rewind to, given explicitly (prune.py branches rewind to the
         dense run's initialisation, not to the weights they start from).
-    :param gradient_samples, gradient_mode: training examples for impact scores and how their
-        gradient is taken (see pie.pruning.gradients).
+    :param gradients: for impact scores, `samples` (training examples whose mean-loss gradient
+        scores the weights, default 100) and `mode` (how it is taken, see pie.pruning.gradients).
     """
 
     def __init__(
@@ -50,19 +86,15 @@ class PruningCallback(L.Callback):
         scope: str,
         rewind_step: int | None = None,
         rewind_state: Mapping[str, torch.Tensor] | None = None,
-        gradient_samples: int = 100,
-        gradient_mode: str = "eval",
+        gradients: Mapping | None = None,
         random_seed: int = 0,
     ):
-        self.schedule, self.score, self.selection, self.scope = schedule, score, selection, scope
+        super().__init__(schedule, random_seed)
+        self.score, self.selection, self.scope = score, selection, scope
         self.rewind_step = rewind_step
         self.rewind_state = dict(rewind_state) if rewind_state is not None else None
-        self.gradient_samples, self.gradient_mode = gradient_samples, gradient_mode
-        self.generator = torch.Generator().manual_seed(int(random_seed))
-        self.random_seed = int(random_seed)
+        self.gradient_samples, self.gradient_mode = int((gradients or {}).get("samples", 100)), (gradients or {}).get("mode", "eval")
         self.params: dict[str, nn.Parameter] = {}
-        self.masks: dict[str, torch.Tensor] = {}
-        self.history: list[dict] = []
 
     def setup(self, trainer, pl_module, stage: str) -> None:
         self.params = dict(self.selection(pl_module.network))
@@ -81,9 +113,7 @@ class PruningCallback(L.Callback):
         self.masks = {n: m.to(self.params[n].device) for n, m in self.masks.items()}
         if self.rewind_step == 0 and self.rewind_state is None:
             self.rewind_state = _clone_state(pl_module.network)
-        step = self.schedule.step_after(BEFORE_TRAINING)
-        if step is not None and not self.history:
-            self._prune(step, trainer, pl_module)
+        super().on_train_start(trainer, pl_module)
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
         for name, param in self.params.items():
@@ -99,9 +129,7 @@ class PruningCallback(L.Callback):
             self._prune(step, trainer, pl_module)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        step = self.schedule.step_after(trainer.current_epoch)
-        if step is not None:
-            self._prune(step, trainer, pl_module)
+        super().on_train_epoch_end(trainer, pl_module)
         report = sparsity_report(self.masks, pl_module.network)
         pl_module.log_dict({"sparsity/prunable": report["prunable"], "sparsity/model": report["model"]})
 
@@ -142,17 +170,15 @@ class PruningCallback(L.Callback):
         pl_module.network.load_state_dict(self.rewind_state)
         trainer.strategy.setup_optimizers(trainer)
 
-    def summary(self, network: nn.Module) -> dict:
-        """Target and achieved sparsity (overall, per tensor, per step) for the run manifest."""
+    def report(self, network: nn.Module) -> dict:
+        """Achieved sparsity of the prunable set, of the whole model and per tensor."""
         report = sparsity_report(self.masks, network)
         return {
-            "target": self.schedule.final_sparsity,
             "achieved_prunable": report["prunable"],
             "achieved_model": report["model"],
             "prunable_parameters": report["prunable_parameters"],
             "model_parameters": report["model_parameters"],
             "rewind_step": self.rewind_step,
-            "steps": self.history,
             "per_tensor": report["per_tensor"],
         }
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pie.runs.atomic import atomic_path
+from pie.atomic import atomic_path
 
 SECTIONS = [
     ("summary", "effectiveness", "A1. Effectiveness",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pie.runs.atomic import atomic_path
+from pie.atomic import atomic_path
 
 SUMMARY_COLUMNS = {
     "dataset": "dataset",

@@ -6,7 +6,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 
@@ -17,34 +16,11 @@ def finish() -> None:
         wandb.finish()
 
 
-def prediction_table(example_ids, labels, logits: np.ndarray, threshold: float | None = None) -> pd.DataFrame:
-    """One row per example: id, gold label, predicted label, confidence and the logits. Multi-label
-    (a threshold τ given): gold and predicted label lists, confidence = the top sigmoid."""
-    if threshold is not None:
-        from pie.models.thresholds import binarize
-
-        return pd.DataFrame({
-            "example_id": list(example_ids),
-            "label": [np.flatnonzero(row).tolist() for row in np.asarray(labels)],
-            "prediction": [np.flatnonzero(row).tolist() for row in binarize(logits, threshold)],
-            "confidence": 1.0 / (1.0 + np.exp(-logits.max(axis=1))),
-            "logits": [list(map(float, row)) for row in logits],
-        })
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    probabilities = shifted / shifted.sum(axis=1, keepdims=True)
-    return pd.DataFrame({
-        "example_id": list(example_ids),
-        "label": np.asarray(labels),
-        "prediction": logits.argmax(axis=1),
-        "confidence": probabilities.max(axis=1),
-        "logits": [list(map(float, row)) for row in logits],
-    })
-
-
-def log_predictions(logger, split: str, example_ids, labels, logits: np.ndarray, threshold: float | None = None) -> None:
-    """Log a per-example prediction table when the run's logger can hold tables (W&B)."""
+def log_predictions(logger, split: str, task, example_ids, labels, logits, threshold: float | None) -> None:
+    """Log the task's per-example prediction table (pie.pies.task) when the run's logger can hold
+    tables (W&B)."""
     if hasattr(logger, "log_table"):
-        logger.log_table(key=f"predictions/{split}", dataframe=prediction_table(example_ids, labels, logits, threshold))
+        logger.log_table(key=f"predictions/{split}", dataframe=task.prediction_table(example_ids, labels, logits, threshold))
 
 
 def log_identify_run(out_dir: Path, tables: dict[str, pd.DataFrame], plots: dict[str, Path], project: str = "pie") -> str:

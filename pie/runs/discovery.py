@@ -13,21 +13,13 @@ import numpy as np
 import pyarrow as pa
 
 from pie.runs.identity import stored_run_key
-from pie.runs.manifest import COMPLETE, MANIFEST, BadRun, read_manifest
+from pie.pies.task import Task, task_of
+from pie.runs.manifest import BadRun, Run, read_manifest
+from pie.runs.paths import MANIFEST
 from pie.runs.predictions import Predictions, locate, read_predictions
 from pie.runs.validation import Checked
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Run:
-    directory: Path
-    manifest: dict
-
-    @property
-    def seed(self) -> int:
-        return int(self.manifest["seed"])
 
 
 @dataclass(frozen=True)
@@ -60,21 +52,33 @@ def discover(patterns: Sequence[str]) -> Discovery:
             log.warning("ignoring %s: %s", directory, error)
             incomplete.append(directory)
             continue
-        if manifest["status"] == COMPLETE:
+        if manifest.complete:
             complete.append(Run(directory, manifest))
         else:
             incomplete.append(directory)
     kept: dict[str, Run] = {}
     duplicates: dict[Path, Path] = {}
     for run in complete:
-        key = stored_run_key(run.manifest) if {"config", "keys"} <= run.manifest.keys() else str(run.directory)
-        first = kept.setdefault(key, run)
+        first = kept.setdefault(stored_run_key(run.manifest), run)
         if first is not run:
             duplicates[run.directory] = first.directory
     if duplicates:
         log.info("%d run(s) are the same run as another directory and are read once, e.g. %s = %s",
                  len(duplicates), *next(iter(duplicates.items())))
     return Discovery(complete=list(kept.values()), incomplete=incomplete, duplicates=duplicates)
+
+
+def find_dense_run(source: str, seed: int) -> Run:
+    """The complete dense run with this seed under `source` (a directory or glob); a clear error otherwise."""
+    found = discover([source])
+    dense = [r for r in found.complete if r.manifest.is_dense and r.seed == seed]
+    if len(dense) == 1:
+        return dense[0]
+    if not dense:
+        waiting = [str(d) for d in found.incomplete]
+        hint = f"; incomplete runs there: {', '.join(waiting[:3])}" if waiting else ""
+        raise FileNotFoundError(f"no complete dense run with seed={seed} under {source}{hint}")
+    raise ValueError(f"{len(dense)} complete dense runs with seed={seed} under {source}: {[str(r.directory) for r in dense]}")
 
 
 @dataclass(frozen=True)
@@ -91,8 +95,8 @@ class PopulationLogits:
         return np.asarray(self.ids.to_pylist(), dtype=object)
 
     @property
-    def multi_label(self) -> bool:
-        return self.labels.ndim == 2
+    def task(self) -> Task:
+        return task_of(self.labels)
 
     def same_examples(self, other: "PopulationLogits") -> bool:
         return self.ids.equals(other.ids)
@@ -101,9 +105,9 @@ class PopulationLogits:
 def _read(run: Run, name: str, checked: Checked | None, known: tuple[str, pa.Array] | None = None) -> Predictions:
     """A run's predictions; hashes skipped for a file `checked` passed, and its ids taken from
     `known` (ids_sha256, ids) when its verified record has the same ids hash."""
-    path, record = locate(run.directory, run.manifest, name)
+    path, record = locate(run, name)
     verified = checked is not None and checked.unchanged(path)
-    same_ids = verified and known is not None and record.get("ids_sha256") == known[0]
+    same_ids = verified and known is not None and record.ids_sha256 == known[0]
     return read_predictions(path, record, verified, known[1] if same_ids else None)
 
 
@@ -120,7 +124,7 @@ def load_logits(runs: Iterable[Run], name: str, checked: Checked | None = None) 
     if not runs:
         raise ValueError("cannot load an empty population")
     first = _read(runs[0], name, checked)
-    first_hash = runs[0].manifest["predictions"][name].get("ids_sha256")  # the read checked first.ids against it
+    first_hash = runs[0].manifest.predictions[name].ids_sha256  # the read checked first.ids against it
     known = (first_hash, first.ids) if first_hash else None
     with ThreadPoolExecutor(max_workers=4) as pool:
         loaded = [first, *pool.map(lambda run: _read(run, name, checked, known), runs[1:])]
@@ -138,5 +142,5 @@ def load_logits(runs: Iterable[Run], name: str, checked: Checked | None = None) 
         ids=reference.ids,
         labels=reference.labels,
         logits=np.stack([p.logits for p in loaded]),
-        thresholds=np.array([(r.manifest.get("threshold") or {}).get("value", np.nan) for r in runs], dtype=np.float64),
+        thresholds=np.array([r.manifest.threshold_value for r in runs], dtype=np.float64),
     )

@@ -13,21 +13,22 @@ from typing import Mapping
 from omegaconf import DictConfig, OmegaConf
 
 from pie.hashing import fingerprint_object
+from pie.runs.manifest import DENSE, Keys, Manifest
 
-DENSE = "dense"
 # Config sections that decide a run's predictions (paths, names and loggers do not).
 RESULT_KEYS = ("seed", "sparsity", "threads", "threshold", "dataset", "model", "pruning", "selection", "trainer", "predictions", "branch")
 MODEL_KEYS = ("model", "trainer", "threads", "threshold")
-# Sections of a pruning preset that a run does not use: how prune.py would branch it.
-UNUSED_PRUNING = ("branch",)
+# Sections of a pruning preset that name no computation of their own: how prune.py would branch
+# the method, and which callback class applies it (its arguments interpolate the keyed sections).
+IMPLEMENTATION = ("branch", "callback")
 
 
 def _pruning(config: Mapping) -> dict:
-    return {k: v for k, v in dict(config.get("pruning") or {}).items() if k not in UNUSED_PRUNING}
+    return {k: v for k, v in dict(config.get("pruning") or {}).items() if k not in IMPLEMENTATION}
 
 
-def run_keys(config: Mapping, dense: bool) -> dict[str, str]:
-    """{"run", "model", "pruning"} hashes of a resolved config (plain containers).
+def run_keys(config: Mapping, dense: bool) -> Keys:
+    """The run, model and pruning hashes of a resolved config (plain containers).
 
     `dense`: the run's schedule has no pruning step; its pruning and selection sections then
     do not enter any key."""
@@ -40,21 +41,31 @@ def run_keys(config: Mapping, dense: bool) -> dict[str, str]:
         described["pruning"] = _pruning(config)
     method = {"pruning": _pruning(config), "selection": config.get("selection")}
     method["pruning"]["schedule"] = {k: v for k, v in dict(method["pruning"].get("schedule") or {}).items() if k != "sparsity"}
-    return {
-        "run": fingerprint_object(described),
-        "model": fingerprint_object({k: config[k] for k in MODEL_KEYS if k in config}),
-        "pruning": DENSE if dense else fingerprint_object(method),
-    }
+    return Keys(
+        run=fingerprint_object(described),
+        model=fingerprint_object({k: config[k] for k in MODEL_KEYS if k in config}),
+        pruning=DENSE if dense else fingerprint_object(method),
+    )
 
 
-def config_keys(cfg: DictConfig, dense: bool) -> dict[str, str]:
+def config_keys(cfg: DictConfig, dense: bool) -> Keys:
     """run_keys of a composed config (only the sections that enter a key are resolved)."""
     sections = {k: OmegaConf.to_container(cfg[k], resolve=True) if isinstance(cfg[k], DictConfig) else cfg[k]
                 for k in RESULT_KEYS if k in cfg}
     return run_keys(sections, dense)
 
 
-def stored_run_key(manifest: Mapping) -> str:
+def stored_run_key(manifest: Manifest) -> str:
     """The run key of a stored run, recomputed from its recorded config with today's rules, so
     runs written before a rule changed still match (or deduplicate with) the runs of today."""
-    return run_keys(manifest["config"], dense=manifest["keys"]["pruning"] == DENSE)["run"]
+    return run_keys(manifest.config, dense=manifest.is_dense).run
+
+
+def method_label(config: Mapping, dense: bool) -> str:
+    """The population label of a run's method: "dense", or the preset's name with "-global" for
+    global scope and "-branch" for a prune.py branch."""
+    if dense:
+        return DENSE
+    pruning = config["pruning"]
+    label = pruning["name"] if pruning["scope"] == "layerwise" else f"{pruning['name']}-{pruning['scope']}"
+    return f"{label}-branch" if config.get("branch") else label

@@ -14,11 +14,9 @@ import fcntl
 import os
 import socket
 import time
-from pathlib import Path
 from typing import Iterator
 
-LOCK_FILE = ".lock"
-
+from pie.runs.paths import RunPaths
 
 class RunLocked(RuntimeError):
     """Another live process is writing this run directory."""
@@ -42,7 +40,7 @@ def _acquire(handle, wait_s: float) -> bool:
 def run_lock(run_dir: str | os.PathLike, wait_s: float = 0.0) -> Iterator[None]:
     """Hold the run directory's lock for the duration of the block, or raise RunLocked. `wait_s`
     gives a holder that is shutting down (a requeued job's previous attempt) time to exit."""
-    path = Path(run_dir) / LOCK_FILE
+    path = RunPaths.of(run_dir).lock
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = open(path, "a+")
     try:

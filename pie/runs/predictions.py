@@ -12,7 +12,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pie.runs.atomic import atomic_path, sha256_file
+from pie.atomic import atomic_path, sha256_file
+from pie.runs.manifest import PredictionRecord, Run
 
 
 class BadPredictionFile(ValueError):
@@ -24,9 +25,6 @@ class BadPredictionFile(ValueError):
     def __init__(self, path: str | os.PathLike, reason: str):
         self.path, self.reason = Path(path), reason
         super().__init__(f"prediction file {path}: {reason}; rerun that run")
-
-
-PREDICTIONS_DIR = "predictions"
 
 
 @dataclass(frozen=True)
@@ -57,9 +55,10 @@ def ids_sha256(ids: pa.Array | pa.ChunkedArray) -> str:
     return hashlib.sha256(pc.binary_join(one_list, "\n")[0].as_buffer()).hexdigest()
 
 
-def write_predictions(path: str | os.PathLike, example_ids, labels, logits: np.ndarray) -> dict:
+def write_predictions(path: str | os.PathLike, example_ids, labels, logits: np.ndarray, split: str | None = None,
+                      when: str | None = None) -> PredictionRecord:
     """Write atomically; return the manifest record (file name, rows, classes, sha256 of the
-    file, ids_sha256 of the example ids)."""
+    file, ids_sha256 of the example ids, and the split and moment it holds)."""
     logits = np.ascontiguousarray(logits, dtype=np.float32)
     n, c = logits.shape
     ids = pa.array(list(example_ids), pa.string())
@@ -72,17 +71,18 @@ def write_predictions(path: str | os.PathLike, example_ids, labels, logits: np.n
     )
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
-    return {"file": Path(path).name, "rows": n, "classes": c, "sha256": sha256_file(path), "ids_sha256": ids_sha256(ids)}
+    return PredictionRecord(file=Path(path).name, rows=n, classes=c, sha256=sha256_file(path), ids_sha256=ids_sha256(ids),
+                            split=split, when=when)
 
 
-def _checked_table(path: Path, record: dict | None, columns: list[str] | None, verified: bool) -> pa.Table:
+def _checked_table(path: Path, record: PredictionRecord | None, columns: list[str] | None, verified: bool) -> pa.Table:
     """The file's table (only `columns` when given), after checking it against its record:
     exists, checksum, readable, shape (rows, classes), example ids (when the record has
     ids_sha256; older manifests lack it). verified=True skips the two hashes."""
     if not path.exists():
         raise BadPredictionFile(path, "missing")
     content = path.read_bytes()
-    if record is not None and not verified and hashlib.sha256(content).hexdigest() != record["sha256"]:
+    if record is not None and not verified and hashlib.sha256(content).hexdigest() != record.sha256:
         raise BadPredictionFile(path, "checksum differs from the manifest's (truncated or modified after the run finished)")
     try:
         parquet = pq.ParquetFile(pa.BufferReader(content))
@@ -92,21 +92,21 @@ def _checked_table(path: Path, record: dict | None, columns: list[str] | None, v
         raise BadPredictionFile(path, f"unreadable ({error})") from error
     if record is None:
         return table
-    if shape != (record["rows"], record["classes"]):
-        raise BadPredictionFile(path, f"shape {shape} (rows, classes) differs from the manifest's ({record['rows']}, {record['classes']})")
-    if not verified and "ids_sha256" in record and ids_sha256(table.column("example_id")) != record["ids_sha256"]:
+    if shape != (record.rows, record.classes):
+        raise BadPredictionFile(path, f"shape {shape} (rows, classes) differs from the manifest's ({record.rows}, {record.classes})")
+    if not verified and record.ids_sha256 is not None and ids_sha256(table.column("example_id")) != record.ids_sha256:
         raise BadPredictionFile(path, "example ids differ from those the run wrote (ids_sha256 in the manifest)")
     return table
 
 
-def check_predictions(path: str | os.PathLike, record: dict) -> None:
+def check_predictions(path: str | os.PathLike, record: PredictionRecord) -> None:
     """Raise BadPredictionFile naming the first problem of the file against its record; decodes
     only the example ids, not the logits."""
     _checked_table(Path(path), record, ["example_id"], verified=False)
 
 
 def read_predictions(
-    path: str | os.PathLike, record: dict | None = None, verified: bool = False, ids: pa.Array | None = None,
+    path: str | os.PathLike, record: PredictionRecord | None = None, verified: bool = False, ids: pa.Array | None = None,
 ) -> Predictions:
     """Read a prediction file; with its manifest record, check it first (as check_predictions).
 
@@ -131,9 +131,9 @@ def read_predictions(
     )
 
 
-def locate(run_dir: str | os.PathLike, manifest: dict, name: str) -> tuple[Path, dict]:
+def locate(run: Run, name: str) -> tuple[Path, PredictionRecord]:
     """The path and manifest record of a run's `name` predictions (e.g. "test_final")."""
-    record = manifest.get("predictions", {}).get(name)
+    record = run.manifest.predictions.get(name)
     if record is None:
-        raise BadPredictionFile(Path(run_dir) / PREDICTIONS_DIR / f"{name}.parquet", f"no {name!r} record in the run's manifest")
-    return Path(run_dir) / PREDICTIONS_DIR / record["file"], record
+        raise BadPredictionFile(run.paths.prediction(name), f"no {name!r} record in the run's manifest")
+    return run.paths.prediction_file(record.file), record

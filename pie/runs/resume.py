@@ -23,14 +23,13 @@ from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import Checkpoint
 from lightning.pytorch.plugins.environments import SLURMEnvironment
 
-from pie.runs.atomic import atomic_path
-from pie.runs.faults import fault_point
+from pie.atomic import atomic_path
+from pie.faults import fault_point
 from pie.runs.identity import stored_run_key
 from pie.runs.manifest import RUNNING, BadRun, read_manifest
-from pie.runs.weights import WEIGHTS_DIR
+from pie.runs.paths import RunPaths
 
 log = logging.getLogger(__name__)
-LAST_CHECKPOINT = "last.ckpt"
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -109,14 +108,10 @@ class ResumePoint:
     structure: dict | None  # a structurally pruned network's shape, to rebuild before loading
 
 
-def checkpoint_path(run_dir: str | os.PathLike) -> Path:
-    return Path(run_dir) / WEIGHTS_DIR / LAST_CHECKPOINT
-
-
 def find_resume_point(run_dir: str | os.PathLike, run_key: str) -> ResumePoint | None:
     """The checkpoint an interrupted run of this configuration left, or None to start afresh
     (no checkpoint, a different configuration in the directory, or an unreadable file)."""
-    path = checkpoint_path(run_dir)
+    path = RunPaths.of(run_dir).last_checkpoint
     if not path.exists():
         return None
     try:
@@ -124,7 +119,7 @@ def find_resume_point(run_dir: str | os.PathLike, run_key: str) -> ResumePoint |
     except BadRun as error:
         log.warning("not resuming %s: %s", run_dir, error)
         return None
-    if manifest["status"] != RUNNING or stored_run_key(manifest) != run_key:
+    if manifest.status != RUNNING or stored_run_key(manifest) != run_key:
         log.warning("not resuming %s: its checkpoint belongs to another configuration", run_dir)
         return None
     try:

@@ -6,12 +6,10 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import Iterable
 
+from pie.runs.manifest import Run
 from pie.runs.predictions import BadPredictionFile, check_predictions, locate
-
-if TYPE_CHECKING:
-    from pie.runs.discovery import Run
 
 
 RERUN = "rerun those runs (rerunning their sweep command reruns runs with damaged files and resumes interrupted ones)"
@@ -53,7 +51,7 @@ class Checked:
 
 def _check(run: Run, name: str) -> tuple[Path, tuple[int, int] | None] | BadFile:
     try:
-        path, record = locate(run.directory, run.manifest, name)
+        path, record = locate(run, name)
         stamp = _stamp(path)
         check_predictions(path, record)
     except BadPredictionFile as error:

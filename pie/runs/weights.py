@@ -10,10 +10,10 @@ from typing import Mapping
 import torch
 from safetensors.torch import load_file, save_file
 
-from pie.runs.atomic import atomic_path
+from pie.atomic import atomic_path
+from pie.runs.manifest import Run, WeightsRecord
 
 MASK_PREFIX = "mask::"
-WEIGHTS_DIR = "checkpoints"
 
 
 def state_sha256(state: Mapping[str, torch.Tensor]) -> str:
@@ -26,13 +26,13 @@ def state_sha256(state: Mapping[str, torch.Tensor]) -> str:
     return digest.hexdigest()
 
 
-def save_weights(path: str | os.PathLike, state: Mapping[str, torch.Tensor], masks: Mapping[str, torch.Tensor] = {}) -> dict:
+def save_weights(path: str | os.PathLike, state: Mapping[str, torch.Tensor], masks: Mapping[str, torch.Tensor] = {}) -> WeightsRecord:
     """Write weights (+ masks under 'mask::<name>') atomically; return a manifest record."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
     tensors.update({MASK_PREFIX + k: m.detach().cpu().contiguous() for k, m in masks.items()})
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp))
-    return {"file": Path(path).name, "sha256": state_sha256(state), "masked_tensors": len(masks)}
+    return WeightsRecord(file=Path(path).name, sha256=state_sha256(state), masked_tensors=len(masks))
 
 
 def load_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
@@ -45,9 +45,9 @@ def load_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
     return state, masks
 
 
-def read_final_weights(run_dir: str | os.PathLike, manifest: dict) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+def read_final_weights(run: Run) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """(state dict, masks) a complete run saved at its end; a clear error when it saved none."""
-    record = manifest.get("weights", {}).get("final")
+    record = run.manifest.weights.final if run.manifest.weights is not None else None
     if record is None:
-        raise FileNotFoundError(f"run {run_dir} saved no final weights; rerun it with this version of pie")
-    return load_weights(Path(run_dir) / WEIGHTS_DIR / record["file"])
+        raise FileNotFoundError(f"run {run.directory} saved no final weights; rerun it with this version of pie")
+    return load_weights(run.paths.weights_file(record.file))

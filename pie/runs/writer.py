@@ -3,13 +3,15 @@ train/validation/test splits at the end of training."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from pathlib import Path
 
 import lightning as L
 import torch
 
-from pie.runs.predictions import PREDICTIONS_DIR, write_predictions
+from pie.runs.manifest import PredictionRecord
+from pie.runs.paths import RunPaths
+from pie.runs.predictions import write_predictions
 
 log = logging.getLogger(__name__)
 
@@ -20,12 +22,12 @@ class PredictionWriter(L.Callback):
     Prediction passes run in eval mode inside a forked RNG, so logging never changes training.
     """
 
-    def __init__(self, run_dir: str | Path, datamodule, train_after_epochs=(1,), final_splits=("train", "validation", "test")):
-        self.directory = Path(run_dir) / PREDICTIONS_DIR
+    def __init__(self, paths: RunPaths, datamodule, train_after_epochs=(1,), final_splits=("train", "validation", "test")):
+        self.paths = paths
         self.datamodule = datamodule
         self.train_after_epochs = tuple(int(e) for e in train_after_epochs)
         self.final_splits = tuple(final_splits)
-        self.records: dict[str, dict] = {}
+        self.records: dict[str, PredictionRecord] = {}
         self.final_logits: dict[str, object] = {}
 
     def _write(self, pl_module, split: str, when: str):
@@ -33,8 +35,7 @@ class PredictionWriter(L.Callback):
             logits = pl_module.predict_logits(self.datamodule.ordered_dataloader(split))
         ids = self.datamodule.data.splits[split]["id"]
         name = f"{split}_{when}"
-        self.records[name] = write_predictions(self.directory / f"{name}.parquet", ids, self.datamodule.labels(split), logits)
-        self.records[name].update(split=split, when=when)
+        self.records[name] = write_predictions(self.paths.prediction(name), ids, self.datamodule.labels(split), logits, split, when)
         return logits
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
@@ -43,11 +44,11 @@ class PredictionWriter(L.Callback):
             self._write(pl_module, "train", f"epoch{finished}")
 
     def state_dict(self) -> dict:
-        return {"records": self.records}
+        return {"records": {name: dataclasses.asdict(record) for name, record in self.records.items()}}
 
     def load_state_dict(self, state_dict: dict) -> None:
         """A resumed run keeps the records of the files it wrote before its checkpoint."""
-        self.records = dict(state_dict["records"])
+        self.records = {name: PredictionRecord(**record) for name, record in state_dict["records"].items()}
 
     def on_fit_end(self, trainer, pl_module) -> None:
         for split in self.final_splits:

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Iterator
 
-from pie.runs.faults import fault_point
+from pie.faults import fault_point
 
 TEMPORARY = ".*.tmp"
 

@@ -27,8 +27,6 @@ def _target() -> tuple[str, int] | None:
         raise ValueError(f"{ENV}={spec!r}: expected <point>@<n>, e.g. train_batch@3") from None
 
 
-def enabled() -> bool:
-    return _target() is not None
 
 
 def fault_point(name: str) -> None:

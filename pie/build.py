@@ -1,0 +1,65 @@
+"""A run's parts, built from its composed config exactly as every run of that config builds them:
+seeded data, tokenizer, network, data module and Lightning module; the pruning callback, the
+logger and the trainer. Each part's implementation is the config's `_target_`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from pie.data.datamodule import TextDataModule
+from pie.data.dataset import TextClassificationData
+from pie.models.module import Classifier
+from pie.pruning.callback import ScheduledPruning
+from pie.pruning.schedules import Schedule
+from pie.runs.paths import RunPaths
+from pie.runs.resume import AtomicCheckpointIO, cluster_plugins
+from pie.runs.weights import state_sha256
+
+
+@dataclass
+class Components:
+    data: TextClassificationData
+    network: torch.nn.Module
+    datamodule: TextDataModule
+    module: Classifier
+    init_sha256: str
+
+
+def components(cfg: DictConfig) -> Components:
+    """Seed, then data, tokenizer, network and module."""
+    torch.set_num_threads(int(cfg.threads))
+    L.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    data = instantiate(cfg.dataset)
+    tokenizer = instantiate(cfg.model.tokenizer)(train_texts=data.splits["train"]["text"])
+    network = instantiate(cfg.model.network)(num_classes=data.num_classes, tokenizer=tokenizer)
+    datamodule = TextDataModule(
+        data, tokenizer, batch_size=int(cfg.model.batch_size), eval_batch_size=int(cfg.model.eval_batch_size),
+        cache_dir=cfg.paths.cache_dir, pad_to_max_length=bool(cfg.model.pad_to_max_length), seed=int(cfg.seed),
+    )
+    module = Classifier(
+        network, instantiate(cfg.model.optimizer), data.num_classes, data.task,
+        collect_train_logits=data.task.collects_train_logits(cfg.threshold.tune_on),
+    )
+    return Components(data, network, datamodule, module, state_sha256(network.state_dict()))
+
+
+def pruner(cfg: DictConfig, schedule: Schedule, rewind_state=None) -> ScheduledPruning:
+    """The method's callback (conf/pruning/callback/) on this run's schedule and seed."""
+    return instantiate(cfg.pruning.callback)(schedule=schedule, random_seed=int(cfg.seed), rewind_state=rewind_state)
+
+
+def logger(cfg: DictConfig, paths: RunPaths):
+    """The config's logger writing into the run's logs folder, or False for none."""
+    return instantiate(cfg.logger, save_dir=str(paths.logs)) if cfg.get("logger") else False
+
+
+def trainer(cfg: DictConfig, schedule: Schedule, logger, callbacks: list) -> L.Trainer:
+    """The config's trainer for the schedule's epochs, writing checkpoints atomically."""
+    return instantiate(cfg.trainer)(
+        max_epochs=schedule.max_epochs, logger=logger, callbacks=callbacks, plugins=[AtomicCheckpointIO(), *cluster_plugins()],
+    )

@@ -1,0 +1,46 @@
+"""Per-model, per-example losses and EL2N difficulty scores (Paul et al. 2021) from logits, in
+float64 where tiny losses must stay distinguishable (loss ratios)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    """Numerically stable log-softmax over the last axis."""
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def el2n(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """float[N]: EL2N, the mean over models of ||softmax(z) - onehot(y)||_2 (Paul et al. 2021)."""
+    logits = np.asarray(logits, dtype=np.float32)
+    probabilities = np.exp(_log_softmax(logits))  # [M, N, C]
+    one_hot = np.asarray(labels)[:, None] == np.arange(logits.shape[2])[None, :]  # [N, C]
+    return np.linalg.norm(probabilities - one_hot[None], axis=2).mean(axis=0)
+
+
+def el2n_multi_label(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """float[N]: multi-label EL2N, the mean over models of ||sigmoid(z) - y||_2 (the reference's)."""
+    probabilities = 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float32)))  # [M, N, C]
+    return np.linalg.norm(probabilities - np.asarray(targets, dtype=np.float32)[None], axis=2).mean(axis=0)
+
+
+def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """float64[M, N]: cross-entropy loss of each model on each example, logsumexp(z) - z_y, in
+    float64 so that tiny losses of confident models stay distinguishable in loss ratios."""
+    logits = np.asarray(logits)
+    top = logits.max(axis=-1).astype(np.float64)
+    total = np.zeros(top.shape)
+    for c in range(logits.shape[-1]):
+        total += np.exp(logits[..., c] - top)
+    gold = np.take_along_axis(logits, np.asarray(labels)[None, :, None], axis=2)[..., 0]
+    return top + np.log(total) - gold
+
+
+def binary_cross_entropy(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """float64[M, N]: binary cross-entropy of each model on each example, mean over the classes
+    (BCEWithLogits: softplus(z) - y z, stable for large |z|), in float64 as cross_entropy."""
+    logits = np.asarray(logits, dtype=np.float64)
+    softplus = np.logaddexp(0.0, logits)
+    return (softplus - np.asarray(targets, dtype=np.float64)[None] * logits).mean(axis=2)

@@ -1,0 +1,327 @@
+"""The task seam: single-label vs multi-label classification, decided once from the gold labels
+(`task_of`), so that every analysis, the training loss and the run metrics are written once
+against one interface (open_lth's pattern: one protocol, two implementations, chosen once).
+
+Per model, a task turns logits into decisions: the argmax class (single-label), or the classes
+whose sigmoid reaches the model's own threshold τ (multi-label, Tropeano et al. 2025). A
+population decides by its votes: the modal label with a tie rule (Hooker et al. 2019), or per
+class a strict majority. An example is a PIE when the dense and the pruned population decide
+differently. Scores are accuracy, or macro-F1 for multi-label data (the paper's headline metrics).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pie.pies.losses import binary_cross_entropy, cross_entropy, el2n, el2n_multi_label
+from pie.pies.decisions import binarize, per_class_f1, tune_threshold
+from pie.pies.modal import argmax_last, modal_from_votes
+from pie.pies.multi_label import MultiLabelPieResult, majority_from_votes, pie_table_from_votes as multi_label_table, tied
+from pie.pies.single_label import PieResult, pie_masks_from_votes, pie_table_from_votes
+
+
+def _mean_std(values: np.ndarray, name: str) -> dict:
+    """Mean and sample std (ddof=1, as the paper's pandas tables; NaN for one value)."""
+    return {f"{name}_mean": float(np.mean(values)), f"{name}_std": float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")}
+
+
+def macro_f1(decisions: np.ndarray, targets: np.ndarray, subset: np.ndarray | None = None) -> np.ndarray:
+    """Macro-F1 of decisions [..., N, C] on a subset of examples, over the classes defined there
+    (some positive or predicted); NaN when the subset is empty or no class is defined."""
+    targets = np.asarray(targets)
+    if subset is not None:
+        subset = np.asarray(subset, dtype=bool)
+        decisions, targets = decisions[..., subset, :], targets[subset]
+    scores = per_class_f1(decisions, targets, undefined=np.nan)
+    defined = ~np.isnan(scores)
+    total = np.where(defined, scores, 0.0).sum(axis=-1)
+    count = defined.sum(axis=-1)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+class SingleLabel:
+    """One class per example; per-model decisions are argmax labels int64[M, N]."""
+
+    name, metric, multi_label = "single-label", "accuracy", False
+    # A3 columns in the order the tables have always had
+    accuracy_order = ("pies", "dense_modal_all", "dense_modal_pies", "dense_mean_all", "dense_mean_pies",
+                      "pruned_modal_all", "pruned_modal_pies", "pruned_mean_all", "pruned_mean_pies", "metric")
+
+    # --- decisions and verdicts ------------------------------------------------------------
+    def decide(self, logits: np.ndarray, thresholds=None) -> np.ndarray:
+        return argmax_last(np.asarray(logits))
+
+    def indicators(self, decisions: np.ndarray, num_classes: int) -> np.ndarray:
+        """0/1 int32[M, N, C]: summing models gives votes of any sub- or resampled population."""
+        return (decisions[..., None] == np.arange(num_classes)).astype(np.int32)
+
+    def verdicts(self, dense_votes, pruned_votes, dense_models: int, pruned_models: int, tie: str) -> PieResult:
+        return pie_table_from_votes(dense_votes, pruned_votes, tie)
+
+    def is_pie(self, dense_votes, pruned_votes, dense_models: int, pruned_models: int, tie: str) -> np.ndarray:
+        """bool[..., N] for votes [..., N, C] (leading axes batch many populations)."""
+        return pie_masks_from_votes(dense_votes, pruned_votes, tie)[0]
+
+    def population_decision(self, votes: np.ndarray, models: int, tie: str) -> tuple[np.ndarray, np.ndarray]:
+        """(modal label int64[N], tied bool[N])."""
+        return modal_from_votes(votes, tie)
+
+    # --- scores ----------------------------------------------------------------------------
+    def model_scores(self, decisions: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        return (decisions == np.asarray(labels)[None, :]).mean(axis=1)
+
+    def population_stats(self, decisions: np.ndarray, labels: np.ndarray) -> dict:
+        """Seeds, mean and std over models of the accuracy."""
+        return {"seeds": len(decisions), "metric": "accuracy", **_mean_std(self.model_scores(decisions, labels), "accuracy")}
+
+    def score(self, decision: np.ndarray, labels: np.ndarray, subset: np.ndarray | None = None) -> float:
+        """Accuracy of a population's decision on a subset (all examples for None); NaN when empty."""
+        labels = np.asarray(labels)
+        subset = np.ones(len(labels), dtype=bool) if subset is None else np.asarray(subset, dtype=bool)
+        return float((np.asarray(decision)[subset] == labels[subset]).mean()) if subset.any() else float("nan")
+
+    def mean_score(self, decisions: np.ndarray, labels: np.ndarray, subset: np.ndarray | None = None) -> float:
+        """Mean over models of their accuracy on a subset (all examples for None)."""
+        correct = decisions == np.asarray(labels)[None, :]
+        if subset is None:
+            return float(correct.mean(axis=1).mean())
+        subset = np.asarray(subset, dtype=bool)
+        return float(correct[:, subset].mean()) if subset.any() else float("nan")
+
+    def per_class_scores(self, decisions: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
+        """float[M, C]: recall of each model on each gold class; NaN for a class without examples."""
+        labels = np.asarray(labels)
+        one_hot = (labels[:, None] == np.arange(num_classes)[None, :]).astype(float)
+        hits = (decisions == labels[None, :]).astype(float) @ one_hot
+        support = one_hot.sum(axis=0)
+        recall = np.full_like(hits, np.nan)
+        np.divide(hits, support[None, :], out=recall, where=support[None, :] > 0)
+        return recall
+
+    def gold(self, labels: np.ndarray, num_classes: int) -> np.ndarray:
+        """int64[N, C] one-hot gold classes."""
+        return (np.asarray(labels)[:, None] == np.arange(num_classes)).astype(np.int64)
+
+    def correct(self, decision: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        return np.asarray(decision) == np.asarray(labels)
+
+    def loss(self, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        return cross_entropy(logits, labels)
+
+    def el2n(self, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        return el2n(logits, labels)
+
+    # --- what the tables show --------------------------------------------------------------
+    def summary_extras(self, result: PieResult) -> dict:
+        return {}
+
+    def class_extras(self, result: PieResult) -> dict:
+        return {}
+
+    def shown(self, values: np.ndarray, names) -> np.ndarray:
+        """Class names of labels or decisions."""
+        return np.asarray(names, dtype=object)[np.asarray(values)]
+
+    def pie_rows(self, example_ids, labels, result: PieResult, verdicts: dict) -> pd.DataFrame:
+        return pd.DataFrame({
+            "example_id": np.asarray(example_ids, dtype=object), "position": np.arange(len(labels)),
+            "label": np.asarray(labels, dtype=np.int64), "dense_modal": result.dense_modal,
+            "pruned_modal": result.pruned_modal, **verdicts,
+        })
+
+    # --- training --------------------------------------------------------------------------
+    def torch_loss(self):
+        from torch import nn
+
+        return nn.CrossEntropyLoss()
+
+    def torch_metrics(self, num_classes: int) -> tuple[Any, Any]:
+        """(accuracy, macro-F1) torchmetrics for validation during training."""
+        import torchmetrics
+
+        return (torchmetrics.classification.MulticlassAccuracy(num_classes, average="micro"),
+                torchmetrics.classification.MulticlassF1Score(num_classes, average="macro"))
+
+    def metric_target(self, labels):
+        return labels
+
+    def collects_train_logits(self, tune_on: str) -> bool:
+        return False
+
+    def threshold(self, tune_on: str, validation: tuple[np.ndarray, np.ndarray], train_epoch) -> dict | None:
+        """Single-label decisions need no threshold."""
+        return None
+
+    def run_metrics(self, logits: np.ndarray, labels: np.ndarray, threshold: float | None = None) -> dict[str, float]:
+        """Accuracy and macro-F1 of argmax predictions (torchmetrics)."""
+        import torch
+        import torchmetrics
+
+        preds, target = torch.as_tensor(logits).argmax(1), torch.as_tensor(labels)
+        task = {"task": "multiclass", "num_classes": logits.shape[1]}
+        return {
+            "accuracy": float(torchmetrics.functional.accuracy(preds, target, average="micro", **task)),
+            "macro_f1": float(torchmetrics.functional.f1_score(preds, target, average="macro", **task)),
+        }
+
+    def prediction_table(self, example_ids, labels, logits: np.ndarray, threshold: float | None = None) -> pd.DataFrame:
+        """One row per example: id, gold label, predicted label, softmax confidence and the logits."""
+        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probabilities = shifted / shifted.sum(axis=1, keepdims=True)
+        return pd.DataFrame({
+            "example_id": list(example_ids), "label": np.asarray(labels), "prediction": logits.argmax(axis=1),
+            "confidence": probabilities.max(axis=1), "logits": [list(map(float, row)) for row in logits],
+        })
+
+
+class MultiLabel:
+    """Sets of classes per example (multi-hot int8[N, C] gold); per-model decisions are bool[M, N, C]."""
+
+    name, metric, multi_label = "multi-label", "macro_f1", True
+    accuracy_order = ("pies", "metric", "dense_modal_all", "dense_mean_all", "dense_modal_pies", "dense_mean_pies",
+                      "pruned_modal_all", "pruned_mean_all", "pruned_modal_pies", "pruned_mean_pies")
+
+    def decide(self, logits: np.ndarray, thresholds) -> np.ndarray:
+        thresholds = np.asarray(thresholds, dtype=np.float64)
+        if np.isnan(thresholds).any():
+            raise ValueError("multi-label runs without a decision threshold in their manifest; rerun them")
+        return binarize(logits, thresholds)
+
+    def indicators(self, decisions: np.ndarray, num_classes: int) -> np.ndarray:
+        return decisions.astype(np.int8)
+
+    def verdicts(self, dense_votes, pruned_votes, dense_models: int, pruned_models: int, tie: str) -> MultiLabelPieResult:
+        return multi_label_table(dense_votes, pruned_votes, dense_models, pruned_models)
+
+    def is_pie(self, dense_votes, pruned_votes, dense_models: int, pruned_models: int, tie: str) -> np.ndarray:
+        return (majority_from_votes(dense_votes, dense_models) != majority_from_votes(pruned_votes, pruned_models)).any(axis=-1)
+
+    def population_decision(self, votes: np.ndarray, models: int, tie: str) -> tuple[np.ndarray, np.ndarray]:
+        """(strict-majority decisions bool[N, C], tied bool[N]); the tie rule does not apply."""
+        return majority_from_votes(votes, models), tied(votes, models)
+
+    def model_scores(self, decisions: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        return macro_f1(decisions, labels)
+
+    def population_stats(self, decisions: np.ndarray, labels: np.ndarray) -> dict:
+        """Seeds, macro-F1 (the headline) and subset accuracy of each model, mean and std."""
+        exact = (decisions == np.asarray(labels, dtype=bool)[None]).all(axis=2).mean(axis=1)
+        return {"seeds": len(decisions), "metric": "macro_f1", **_mean_std(macro_f1(decisions, labels), "macro_f1"),
+                **_mean_std(exact, "accuracy")}
+
+    def score(self, decision: np.ndarray, labels: np.ndarray, subset: np.ndarray | None = None) -> float:
+        """Macro-F1 of a population's decisions on a subset, over the classes defined there."""
+        return float(macro_f1(decision, labels, subset))
+
+    def mean_score(self, decisions: np.ndarray, labels: np.ndarray, subset: np.ndarray | None = None) -> float:
+        if subset is not None and not np.asarray(subset, dtype=bool).any():
+            return float("nan")
+        return float(np.nanmean(macro_f1(decisions, labels, subset)))
+
+    def per_class_scores(self, decisions: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
+        """float[M, C]: F1 of each model per class; NaN where a class is undefined."""
+        return per_class_f1(decisions, labels, np.nan)
+
+    def gold(self, labels: np.ndarray, num_classes: int) -> np.ndarray:
+        return np.asarray(labels, dtype=np.int64)
+
+    def correct(self, decision: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """The decided set is exactly the gold set."""
+        return (np.asarray(decision, dtype=bool) == np.asarray(labels, dtype=bool)).all(axis=1)
+
+    def loss(self, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        return binary_cross_entropy(logits, labels)
+
+    def el2n(self, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        return el2n_multi_label(logits, labels)
+
+    def summary_extras(self, result: MultiLabelPieResult) -> dict:
+        return {"flipped_decisions": int(result.flips.sum())}
+
+    def class_extras(self, result: MultiLabelPieResult) -> dict:
+        return {"flips": result.flips.sum(axis=0)}
+
+    def shown(self, values: np.ndarray, names) -> np.ndarray:
+        """Class sets as "name, name" ("(none)" for the empty set)."""
+        names = np.asarray(names, dtype=object)
+        return np.array([", ".join(names[np.flatnonzero(row)]) or "(none)" for row in np.asarray(values)], dtype=object)
+
+    def pie_rows(self, example_ids, labels, result: MultiLabelPieResult, verdicts: dict) -> pd.DataFrame:
+        def classes(matrix):
+            return [np.flatnonzero(row).tolist() for row in np.asarray(matrix)]
+
+        return pd.DataFrame({
+            "example_id": np.asarray(example_ids, dtype=object), "position": np.arange(len(result.flips)),
+            "labels": classes(labels), "dense_decisions": classes(result.dense_majority),
+            "pruned_decisions": classes(result.pruned_majority), "flipped_classes": classes(result.flips), **verdicts,
+        })
+
+    def torch_loss(self):
+        from torch import nn
+
+        return nn.BCEWithLogitsLoss()
+
+    def torch_metrics(self, num_classes: int) -> tuple[Any, Any]:
+        """(subset accuracy, macro-F1) at τ = 0.5 for validation during training (the run's own τ
+        is tuned after training)."""
+        import torchmetrics
+
+        return (torchmetrics.classification.MultilabelExactMatch(num_classes),
+                torchmetrics.classification.MultilabelF1Score(num_classes, average="macro"))
+
+    def metric_target(self, labels):
+        return labels.long()
+
+    def collects_train_logits(self, tune_on: str) -> bool:
+        return tune_on == "train_epoch"
+
+    def threshold(self, tune_on: str, validation: tuple[np.ndarray, np.ndarray], train_epoch) -> dict:
+        """The run's τ: best macro-F1 on the final validation logits (eval mode), or on the last
+        training epoch's logits (train mode, weights changing: the reference's way)."""
+        logits, targets = validation if tune_on == "validation" else train_epoch
+        tau, f1 = tune_threshold(logits, targets)
+        return {"value": tau, "tuned_on": tune_on, "macro_f1": f1}
+
+    def run_metrics(self, logits: np.ndarray, labels: np.ndarray, threshold: float) -> dict[str, float]:
+        """Subset accuracy and macro/micro precision, recall and F1 of the decisions sigmoid >= τ
+        (torchmetrics; `accuracy` is the subset accuracy, so it reads like the single-label one)."""
+        import torch
+        import torchmetrics
+
+        preds = torch.as_tensor(binarize(logits, threshold)).long()
+        target = torch.as_tensor(np.asarray(labels)).long()
+        task = {"task": "multilabel", "num_labels": logits.shape[1]}
+        functional = torchmetrics.functional
+        metrics = {"accuracy": float(functional.exact_match(preds, target, **task))}
+        for average in ("macro", "micro"):
+            metrics[f"{average}_precision"] = float(functional.precision(preds, target, average=average, **task))
+            metrics[f"{average}_recall"] = float(functional.recall(preds, target, average=average, **task))
+            metrics[f"{average}_f1"] = float(functional.f1_score(preds, target, average=average, **task))
+        return metrics
+
+    def prediction_table(self, example_ids, labels, logits: np.ndarray, threshold: float) -> pd.DataFrame:
+        """One row per example: gold and predicted class lists, confidence = the top sigmoid, logits."""
+        return pd.DataFrame({
+            "example_id": list(example_ids),
+            "label": [np.flatnonzero(row).tolist() for row in np.asarray(labels)],
+            "prediction": [np.flatnonzero(row).tolist() for row in binarize(logits, threshold)],
+            "confidence": 1.0 / (1.0 + np.exp(-logits.max(axis=1))),
+            "logits": [list(map(float, row)) for row in logits],
+        })
+
+
+Task = SingleLabel | MultiLabel
+SINGLE_LABEL, MULTI_LABEL = SingleLabel(), MultiLabel()
+
+
+def task_for(multi_label: bool) -> Task:
+    """The one place that chooses the task: from the data's kind of labels."""
+    return MULTI_LABEL if multi_label else SINGLE_LABEL
+
+
+def task_of(labels: np.ndarray) -> Task:
+    """The task of gold labels: class indices [N] or multi-hot rows [N, C]."""
+    return task_for(np.asarray(labels).ndim == 2)
