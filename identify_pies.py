@@ -1,17 +1,20 @@
 """Find the PIEs of whole sweeps:  python identify_pies.py multirun/demo [more dirs or globs]"""
 
 import argparse
+import glob
 import logging
+import os
 import sys
 from pathlib import Path
 
-from pie.entry import quiet_libraries
+from pie.entry import fail, interrupts, offline_defaults, quiet_libraries
+from pie.errors import UserError
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("sweeps", nargs="+", help="sweep directories or globs holding runs (manifest.json)")
-    parser.add_argument("--out", help="output directory (default: results/<first sweep's name>)")
+    parser.add_argument("--out", help="output directory (default: results/<name of the first sweep>)")
     parser.add_argument("--min-seeds", type=int, default=5, help="refuse populations with fewer seeds (default 5)")
     parser.add_argument("--tie", default="lowest", choices=["lowest", "highest", "pie", "exclude"],
                         help="modal-label ties: lowest class (reference), highest (Hooker et al.), count as PIE, or exclude")
@@ -26,19 +29,35 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def default_out(sweep: str) -> Path:
+    """results/<the first sweep's name>; a glob's wildcards are not part of a folder name."""
+    name = Path(sweep.rstrip("/")).name
+    if glob.has_magic(name):
+        name = "".join(c for c in name if c not in "*?[]").strip("-_.") or "pies"
+    return Path("results") / name
+
+
+def writable(out: Path) -> None:
+    """The output folder can be written, checked before any analysis runs."""
+    existing = next((p for p in (out, *out.parents) if p.exists()), Path("."))
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        fail("identify_pies.py", f"cannot write the output folder {out}: {existing} is not a writable directory; pass --out <a writable folder>")
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    offline_defaults()
     quiet_libraries()
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
     from pie.identify import identify
 
-    out = Path(args.out) if args.out else Path("results") / Path(args.sweeps[0].rstrip("/*")).name
+    out = Path(args.out) if args.out else default_out(args.sweeps[0])
+    writable(out)
     try:
         result = identify(args.sweeps, out, min_seeds=args.min_seeds, tie=args.tie, split=args.split, seed=args.seed,
                           n_boot=args.bootstrap, with_texts=not args.no_texts, wandb=args.wandb, skip_bad=args.skip_bad)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"identify_pies.py: error: {error}", file=sys.stderr)
-        return 2
+    except UserError as error:
+        fail("identify_pies.py", str(error))
     print(result.paths["summary_md"].read_text())
     if args.skip_bad:
         excluded = len({b.run for b in result.excluded_runs})
@@ -49,4 +68,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with interrupts("identify_pies.py"):
+        sys.exit(main())

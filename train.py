@@ -1,9 +1,31 @@
-"""Train one run, or a sweep with -m:  python train.py -m seed='range(0,30)' model=bert"""
+"""Train one run, or a sweep with -m:  python train.py -m seed=0..29 model=bert"""
+
+import sys
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
-from pie.entry import quiet_libraries
+from pie.entry import app_help, dry_run_flag, hydra_job, interrupts, offline_defaults, quiet_libraries
+
+HELP = """
+train.py: train one run, or a sweep of runs with -m; every option is a Hydra override key=value.
+
+  python train.py                                          one dense BiLSTM run on Rotten Tomatoes -> runs/<name>/
+  python train.py -m seed=0..29 pruning=imp_ft sparsity=0,0.5,0.9
+                                                           30 seeds x (dense + 2 sparsities) -> multirun/<name>/
+  python train.py -m experiment=demo --dry-run             the plan of a sweep (complete, resumable, new runs; ETA)
+  python train.py -m experiment=paper dataset=snli model=bert   the paper's grid: 30 seeds x 41 arms
+
+Settings (key=value): name (the sweep's folder; default <dataset>_<model>), seed, sparsity (0 = the dense run),
+threads, dataset.max_train_examples, dataset.max_eval_examples, model.epochs, pruning.scope=layerwise|global,
+threshold.tune_on=validation|train_epoch, pair_encoding=standard|reference, save_weights=final|none.
+Integer ranges: seed=0..29 (no quotes needed), or seed='range(0,30)'."""
+GROUPS = ("dataset", "model", "pruning", "selection", "trainer", "logger", "experiment", "hydra/launcher")
+
+offline_defaults()
+app_help(sys.argv, Path(__file__).parent / "conf", HELP, GROUPS)
+dry_run_flag(sys.argv)
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
@@ -12,11 +34,13 @@ def main(cfg: DictConfig) -> float:
     from pie.reporting.wandb import finish
     from pie.training import train
 
-    try:
-        return train(cfg).metrics["test"]["accuracy"]
-    finally:
-        finish()
+    with hydra_job("train.py"):
+        try:
+            return train(cfg).metrics["test"]["accuracy"]
+        finally:
+            finish()
 
 
 if __name__ == "__main__":
-    main()
+    with interrupts("train.py"):
+        main()

@@ -53,9 +53,13 @@ def pruner(cfg: DictConfig, schedule: Schedule, rewind_state=None) -> ScheduledP
     return instantiate(cfg.pruning.callback)(schedule=schedule, random_seed=int(cfg.seed), rewind_state=rewind_state)
 
 
-def logger(cfg: DictConfig, paths: RunPaths):
-    """The config's logger writing into the run's logs folder, or False for none."""
-    return instantiate(cfg.logger, save_dir=str(paths.logs)) if cfg.get("logger") else False
+def logger(cfg: DictConfig, paths: RunPaths, names: dict):
+    """The config's logger writing into the run's logs folder, or False for none; the settings
+    it leaves null that `names` has (W&B's id, name, group, job_type) are filled from the run."""
+    if not cfg.get("logger"):
+        return False
+    filled = {key: value for key, value in names.items() if key in cfg.logger and cfg.logger[key] is None}
+    return instantiate(cfg.logger, save_dir=str(paths.logs), **filled)
 
 
 def trainer(cfg: DictConfig, schedule: Schedule, logger, callbacks: list) -> L.Trainer:

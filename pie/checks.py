@@ -1,21 +1,28 @@
 """Configuration checks that need no compute: run by every run before it starts, and by the
-sweeper for every job of a sweep before the first one launches (hydra/sweeper=checked)."""
+sweeper for every job of a sweep before the first one launches (hydra/sweeper=checked). Every
+problem is a ConfigError whose message names the key, what is wrong and the fix."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
-from typing import Sequence
+from pathlib import Path
+from typing import Iterator, Sequence
 
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from pie.branching import branch_config, rewinds_to_init
+from pie.errors import ConfigError, UserError
 from pie.pruning.schedules import Schedule, check_sparsity
 from pie.runs.discovery import find_dense_run
 from pie.runs.identity import DENSE, config_keys
+from pie.runs.manifest import Run
 
 THRESHOLD_SOURCES = ("validation", "train_epoch")
+SAVE_WEIGHTS = ("final", "none")
 
 
 def schedule_from(node) -> Schedule:
@@ -59,23 +66,104 @@ def check_model(cfg: DictConfig) -> None:
         resolve_checkpoint(str(cfg.model.checkpoint))
 
 
+def _unset(node, prefix: str = "") -> Iterator[str]:
+    """Keys whose value is the literal ??? (interpolations are not resolved here)."""
+    for key in node:
+        if prefix == "" and key == "hydra":
+            continue
+        if OmegaConf.is_missing(node, key):
+            yield f"{prefix}{key}"
+        elif not OmegaConf.is_interpolation(node, key) and isinstance(node[key], DictConfig):
+            yield from _unset(node[key], f"{prefix}{key}.")
+
+
+def check_missing(cfg: DictConfig) -> None:
+    """Settings marked ??? that nobody gave (e.g. prune.py's source, a local dataset's path)."""
+    missing = sorted(_unset(cfg))
+    if missing:
+        example = " ".join(f"{key}=..." for key in missing)
+        raise ConfigError(f"{', '.join(missing)} must be given (no default exists): add {example} to the command")
+
+
+def check_integers(cfg: DictConfig) -> None:
+    """seed and threads (where the app has them) are integers; a typo otherwise surfaces deep in training."""
+    for key, example in (("seed", "seed=0, or with -m seed=0..29"), ("threads", "threads=1")):
+        value = cfg.get(key)
+        if key in cfg and (isinstance(value, bool) or not isinstance(value, int) or value < (key == "threads")):
+            raise ConfigError(f"{key} must be {'a positive' if key == 'threads' else 'an'} integer, got {value!r} (e.g. {example})")
+
+
+def check_dataset(cfg: DictConfig) -> None:
+    """A local dataset's folder exists (the loader then checks the files inside)."""
+    for key in ("path", "local_dir", "directory"):
+        value = cfg.dataset.source.get(key)
+        if value is not None and not Path(str(value)).expanduser().exists():
+            raise ConfigError(f"dataset.source.{key}={value}: no such file or directory; give the folder that holds dataset={cfg.dataset.name}")
+
+
+def check_outputs(cfg: DictConfig) -> None:
+    if cfg.get("save_weights", "final") not in SAVE_WEIGHTS:
+        raise ConfigError(f"save_weights must be one of {', '.join(SAVE_WEIGHTS)}, got {cfg.save_weights!r}")
+
+
+def check_trainer(cfg: DictConfig) -> None:
+    """A GPU trainer needs a GPU where the run starts. A sweep submitted to SLURM from a login
+    node is not checked here (its runs start on the GPU nodes, and check again there)."""
+    if cfg.trainer.get("accelerator") not in ("gpu", "cuda"):
+        return
+    launcher = str(OmegaConf.select(cfg, "hydra.launcher._target_", default="") or "")
+    if "submitit" in launcher and "Local" not in launcher:
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ConfigError("trainer=gpu but this machine has no CUDA device: use trainer=cpu here, or launch on GPU nodes "
+                          "(hydra/launcher=slurm or lumi)")
+
+
+@contextlib.contextmanager
+def _config_errors() -> Iterator[None]:
+    """Any failure of a check is a ConfigError (a value a schedule refuses, a missing file...)."""
+    try:
+        yield
+    except UserError:
+        raise
+    except (ValueError, FileNotFoundError, ModuleNotFoundError, OmegaConfBaseException) as error:
+        raise ConfigError(str(error).split("\n    full_key")[0]) from error
+
+
 def train_config(cfg: DictConfig) -> Schedule:
     """Every check of a train.py run; returns its schedule."""
-    schedule = build_schedule(cfg)
-    check_pruning(cfg, schedule)
-    check_threshold(cfg)
-    check_model(cfg)
+    with _config_errors():
+        check_missing(cfg)
+        check_integers(cfg)
+        schedule = build_schedule(cfg)
+        check_pruning(cfg, schedule)
+        check_threshold(cfg)
+        check_model(cfg)
+        check_dataset(cfg)
+        check_trainer(cfg)
+        check_outputs(cfg)
     return schedule
 
 
-def prune_config(cfg: DictConfig) -> DictConfig:
+def prune_config(cfg: DictConfig) -> tuple[DictConfig, Run]:
     """A prune.py branch: a sparsity in range, a method with a branch schedule and a complete
-    dense run of its seed under `source`; returns the branch's config (what train() runs)."""
-    check_sparsity(cfg.sparsity)
-    merged = branch_config(cfg, find_dense_run(str(cfg.source), int(cfg.seed)))
-    check_pruning(merged, build_schedule(merged))  # the method's branch schedule, or its refusal
-    rewinds_to_init(merged)
-    return merged
+    dense run of its seed under `source`; returns the branch's config (what train() runs) and
+    that dense run."""
+    with _config_errors():
+        check_missing(cfg)
+        check_integers(cfg)
+        check_sparsity(cfg.sparsity)
+        dense = find_dense_run(str(cfg.source), int(cfg.seed))
+        if dense.manifest.weights is None or dense.manifest.weights.final is None:
+            raise ConfigError(f"the dense run {dense.directory} saved no final weights (save_weights=none): a branch starts "
+                              "from them; rerun the dense sweep with save_weights=final")
+        merged = branch_config(cfg, dense)
+        check_pruning(merged, build_schedule(merged))  # the method's branch schedule, or its refusal
+        rewinds_to_init(merged)
+        check_trainer(merged)
+    return merged, dense
 
 
 @dataclass(frozen=True)
@@ -95,7 +183,7 @@ def train_job(cfg: DictConfig) -> Job:
 
 def prune_job(cfg: DictConfig) -> Job:
     """prune_config for one job of a prune.py sweep, and what the job runs."""
-    return Job(config_keys(prune_config(cfg), dense=False).run, str(cfg.pruning.name), True)
+    return Job(config_keys(prune_config(cfg)[0], dense=False).run, str(cfg.pruning.name), True)
 
 
 def presets_pruning_nothing(jobs: Sequence[Job]) -> list[str]:
@@ -112,7 +200,7 @@ def check_single_run(cfg: DictConfig, schedule: Schedule) -> None:
 
     alone = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.RUN
     if alone and not schedule.steps and cfg.pruning.name != DENSE:
-        raise ValueError(prunes_nothing_message(cfg.pruning.name))
+        raise ConfigError(prunes_nothing_message(cfg.pruning.name))
 
 
 def prunes_nothing_message(preset: str) -> str:

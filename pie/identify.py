@@ -24,9 +24,10 @@ from pie.analysis.tables import PAIR_FRAMES, assemble
 from pie.data.texts import dataset_texts
 from pie.pies.modal import TIE_RULES
 from pie.reporting.outputs import write_outputs
-from pie.runs.discovery import PopulationLogits, discover
+from pie.errors import ConfigError
+from pie.runs.discovery import NoRuns, PopulationLogits, discover
 from pie.runs.manifest import PopulationKey
-from pie.runs.populations import PopulationReader, exclude_bad, files_to_read, group_populations, pair_with_dense
+from pie.runs.populations import PopulationError, PopulationReader, exclude_bad, files_to_read, group_populations, pair_with_dense
 from pie.runs.predictions import BadPredictionFile
 from pie.runs.validation import BadFile, BadPredictionFiles, check_files
 
@@ -50,7 +51,7 @@ def _identity(key: PopulationKey) -> dict:
 
 def _pair(dense: PopulationLogits, pruned: PopulationLogits, what: str) -> tuple[SplitArrays, tuple[int, ...]]:
     if not dense.same_examples(pruned):
-        raise ValueError(f"the dense and pruned populations predict different examples for {what}")
+        raise PopulationError(f"the dense and pruned populations predict different examples for {what}; they must share one dataset")
     return SplitArrays.aligned(dense, pruned, dense.labels)
 
 
@@ -88,18 +89,19 @@ def identify(
     file that fails its manifest checks; skip_bad=True excludes those runs instead (listed in
     excluded_runs.csv and report.html) and then requires min_seeds of the remaining runs."""
     if tie not in TIE_RULES:
-        raise ValueError(f"tie must be one of {', '.join(TIE_RULES)}, got {tie!r}")
+        raise ConfigError(f"tie must be one of {', '.join(TIE_RULES)}, got {tie!r}")
     if split not in SPLITS:
-        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+        raise ConfigError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     if min_seeds < 1:
-        raise ValueError(f"min_seeds must be >= 1, got {min_seeds}")
+        raise ConfigError(f"min_seeds must be >= 1, got {min_seeds}")
     found = discover(patterns)
     if found.incomplete:
         log.warning("skipping %d incomplete run(s), e.g. %s", len(found.incomplete), found.incomplete[0])
     populations = group_populations(found.complete, 1 if skip_bad else min_seeds)
     pairs = pair_with_dense(populations)
     if not pairs:
-        raise ValueError(f"no pruned population under {', '.join(patterns)}: PIEs compare pruned with dense runs")
+        raise NoRuns(f"no pruned population under {', '.join(patterns)}: PIEs compare pruned with dense runs; pass the "
+                     "pruned sweep too")
     used = sorted({key for pair in pairs for key in pair})
     checked = check_files(files_to_read(populations, used, split))
     if checked.bad and not skip_bad:
@@ -143,5 +145,7 @@ def identify(
              **dict(zip(("measure", "metric"), m.headline))} for m in (r.manifest for r in found.complete if id(r) in members)]
     tables = assemble(rows, runs)
     excluded = pd.DataFrame([(str(b.run), b.file, b.reason) for b in checked.bad], columns=["run_directory", "file", "reason"])
-    paths = write_outputs(tables, setups, Path(out_dir), patterns, excluded, wandb)
+    options = {"sweeps": list(patterns), "min_seeds": min_seeds, "tie": tie, "split": split, "seed": seed, "bootstrap": n_boot,
+               "texts": with_texts, "skip_bad": skip_bad}
+    paths = write_outputs(tables, setups, Path(out_dir), patterns, excluded, options if wandb else None)
     return Identified(tables["summary"], tables["pies"], tables, paths, found.incomplete, checked.bad)

@@ -6,6 +6,7 @@ the complete manifest. A prune.py branch is the same run started from a dense ru
 from __future__ import annotations
 
 import logging
+import os
 import time
 import warnings
 from dataclasses import dataclass
@@ -15,21 +16,22 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from pie import build, checks
-from pie.branching import branch_config, rewinds_to_init
+from pie.branching import rewinds_to_init
 from pie.pruning.schedules import Schedule
 from pie.pruning.structured import reshape_to
 from pie.reporting.progress import EpochProgress
-from pie.reporting.wandb import log_predictions
-from pie.runs.discovery import find_dense_run
+from pie.reporting.wandb import log_predictions, log_summary, quiet
 from pie.runs.identity import DENSE, config_keys, method_label
 from pie.runs.lifecycle import Claim, claim
-from pie.runs.manifest import Branch, DatasetInfo, Manifest, ModelInfo, PruningInfo, Threshold, Weights
+from pie.runs.manifest import Branch, DatasetInfo, Manifest, ModelInfo, PopulationKey, PruningInfo, Threshold, Weights
 from pie.runs.resume import EpochCheckpoint, ResumeState, trim_metrics_log
+from pie.runs.sweeps import log_progress
 from pie.runs.weights import read_final_weights
 from pie.runs.writer import PredictionWriter
 
 log = logging.getLogger(__name__)
-LOCK_WAIT_S = 30  # a requeued job may start while its previous attempt is still being killed
+# A requeued job may start while its previous attempt is still being killed: wait for its lock.
+LOCK_WAIT_S = float(os.environ.get("PIE_LOCK_WAIT_S", 30))
 
 
 @dataclass(frozen=True)
@@ -55,8 +57,7 @@ def train(cfg: DictConfig, start: StartFrom | None = None) -> Manifest:
 
 def branch(cfg: DictConfig) -> Manifest:
     """prune.py: one branch from the dense run of its seed under `source` (skipped when complete)."""
-    dense = find_dense_run(str(cfg.source), int(cfg.seed))
-    merged = branch_config(cfg, dense)
+    merged, dense = checks.prune_config(cfg)
     state, _ = read_final_weights(dense)
     return train(merged, StartFrom(state, dense.manifest.weights.init_sha256, rewinds_to_init(merged)))
 
@@ -85,31 +86,43 @@ def _fit(cfg: DictConfig, schedule: Schedule, run: Claim, start: StartFrom | Non
             reshape_to(parts.network, run.resume.structure)
         trim_metrics_log(run.paths.metrics_log, run.resume.epochs_done)
     method = method_label(run.manifest.config, dense=not schedule.steps)
+    population = PopulationKey(parts.data.name, cfg.model.name, run.manifest.keys.model, method, run.manifest.keys.pruning,
+                               round(schedule.final_sparsity, 6))
     label = f"[{parts.data.name} {cfg.model.name} {method} s={schedule.final_sparsity:g} seed={cfg.seed}]"
     writer = PredictionWriter(run.paths, parts.datamodule, cfg.predictions.train_after_epochs)
     pruner = build.pruner(cfg, schedule, rewind_state)
-    logger = build.logger(cfg, run.paths)
+    logger = build.logger(cfg, run.paths, population.logged_as(int(cfg.seed), run.manifest.log_id))
+    quiet(logger)
     callbacks = [writer, pruner, EpochProgress(label), ResumeState(), EpochCheckpoint(run.paths.last_checkpoint)]
     trainer = build.trainer(cfg, schedule, logger, callbacks)
     if logger:
         logger.log_hyperparams(run.manifest.config)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r".*(does not have many workers|LeafSpec|isinstance\(treespec).*")
-        trainer.fit(parts.module, datamodule=parts.datamodule, ckpt_path=run.resume and run.resume.path, weights_only=True)
+        try:
+            trainer.fit(parts.module, datamodule=parts.datamodule, ckpt_path=run.resume and run.resume.path, weights_only=True)
+        except SystemExit:
+            if trainer.interrupted:  # Lightning turns Ctrl-C into a graceful shutdown and exit(1)
+                raise KeyboardInterrupt from None
+            raise
     task, final, labels = parts.data.task, writer.final_logits, parts.datamodule.labels
     threshold = task.threshold(cfg.threshold.tune_on, (final["validation"], labels("validation")), parts.module.train_epoch_outputs)
     tau = threshold["value"] if threshold else None
     metrics = {split: task.run_metrics(final[split], labels(split), tau) for split in ("validation", "test")}
     log_predictions(logger, "test", task, parts.data.splits["test"]["id"], labels("test"), final["test"], tau)
+    log_summary(logger, {**{f"test/{name}": value for name, value in metrics["test"].items()},
+                         "sparsity/target": schedule.final_sparsity, "seed": int(cfg.seed)})
     manifest = run.complete(
         dataset=DatasetInfo(**parts.data.describe()),
         model=ModelInfo(cfg.model.name, sum(p.numel() for p in parts.network.parameters())),
         pruning=PruningInfo(method=method, name=cfg.pruning.name if schedule.steps else DENSE, scope=cfg.pruning.scope,
                             **pruner.summary(parts.network)),
         metrics=metrics, threshold=Threshold(**threshold) if threshold else None, epochs=schedule.max_epochs,
-        predictions=writer.records, weights=Weights(parts.init_sha256, run.save_weights(parts.network.state_dict(), pruner.masks)),
+        predictions=writer.records, weights=Weights(parts.init_sha256, run.save_weights(parts.network.state_dict(), pruner.masks)
+                                                    if cfg.get("save_weights", "final") == "final" else None),
         wall_time_s=round(time.time() - started, 3),
     )
     log.info("%s done in %.1fs: test accuracy %.4f, macro-F1 %.4f -> %s", label, time.time() - started,
              metrics["test"]["accuracy"], metrics["test"]["macro_f1"], run.paths.root)
+    log_progress(run.paths.root)
     return manifest

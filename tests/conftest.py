@@ -42,3 +42,14 @@ def run_cli(*args: str, cwd: Path, timeout: int = 600, env: dict | None = None) 
         cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
     )
 
+
+
+def lock_holder(run_dir, hold_s: float) -> subprocess.Popen:
+    """Another process that holds the run lock of `run_dir` for hold_s seconds (returns once it holds it)."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import time; from pie.runs.lock import run_lock\n"
+         f"with run_lock({str(run_dir)!r}):\n    print('locked', flush=True); time.sleep({hold_s})"],
+        stdout=subprocess.PIPE, text=True, cwd=ROOT,
+    )
+    assert holder.stdout.readline().strip() == "locked"
+    return holder

@@ -87,7 +87,7 @@ def test_analyses_and_report_for_multi_label(sweep):
     assert set(pd.read_csv(out / "accuracy.csv")["metric"]) == {"macro_f1"}
     assert len(pd.read_csv(out / "influence.csv")) == 20
     assert (out / "report.html").stat().st_size > 10_000 and (out / "plots" / "classes_aapd_bilstm.png").exists()
-    assert "(macro-f1)" in identified.stdout
+    assert "(macro-F1)" in identified.stdout
 
 
 def test_reference_threshold_tuning_on_training_epoch(tmp_path):

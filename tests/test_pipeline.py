@@ -55,7 +55,7 @@ def test_pie_table_matches_the_logits(sweep):
     assert summary["pies"].iloc[1] == pies["is_pie"].sum()
     assert summary["pie_percent"].iloc[1] == pytest.approx(100 * pies["is_pie"].mean())
     assert "% PIEs" in (root / "out" / "summary.md").read_text()
-    assert "| rotten_tomatoes | bilstm | imp_ft | 0.5 | 2 |" in identified.stdout
+    assert "| rotten_tomatoes / bilstm | imp_ft | 0.5 | 2 |" in identified.stdout
 
 
 def test_rerunning_the_sweep_skips_complete_runs(sweep):

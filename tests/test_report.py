@@ -15,14 +15,30 @@ TABLES = ["summary", "effectiveness", "accuracy", "classes", "class_change", "in
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory):
-    """3 seeds x (dense, IMP-FT 0.5, 0.9) of the BiLSTM on 64 sentences, then identify_pies."""
+def sweep(tmp_path_factory):
+    """3 seeds x (dense, IMP-FT 0.5, 0.9) of the BiLSTM on 64 sentences."""
     root = tmp_path_factory.mktemp("report")
     trained = run_cli("train.py", "-m", "name=r", "seed=0,1,2", "pruning=imp_ft", "sparsity=0,0.5,0.9", *TINY, cwd=root)
     assert trained.returncode == 0, trained.stderr[-3000:]
-    identified = run_cli("identify_pies.py", "multirun/r", "--min-seeds", "3", "--out", "out", "--bootstrap", "50", cwd=root)
-    assert identified.returncode == 0, identified.stderr[-3000:]
-    return root / "out"
+    return root
+
+
+def identified(root, out, *sweeps):
+    result = run_cli("identify_pies.py", *sweeps, "--min-seeds", "3", "--out", out, "--bootstrap", "50", cwd=root)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return root / out
+
+
+@pytest.fixture(scope="module")
+def report(sweep):
+    """identify_pies over the whole sweep: two sparsities."""
+    return identified(sweep, "out", "multirun/r")
+
+
+@pytest.fixture(scope="module")
+def one_sparsity(sweep):
+    """identify_pies over the dense runs and one sparsity only."""
+    return identified(sweep, "out1", "multirun/r/*sparsity=0,*", "multirun/r/*sparsity=0.5,*")
 
 
 def test_every_table_is_written_as_csv_and_parquet(report):
@@ -51,24 +67,42 @@ def test_tables_hold_the_analyses(report):
     assert set(examples["example_id"]) <= set(pies.loc[pies["is_pie"], "example_id"])
 
 
-def test_plots_are_real_images(report):
-    pngs = sorted((report / "plots").glob("*.png"))
+@pytest.mark.parametrize("outputs", ["report", "one_sparsity"])
+def test_every_plot_shows_its_data(outputs, request):
+    """Each plot is a real image with data drawn in colour (axes, text and reference lines are
+    black or grey): an empty panel, or a line of one point without a marker, fails."""
+    import matplotlib.image
+
+    pngs = sorted((request.getfixturevalue(outputs) / "plots").glob("*.png"))
     assert {p.stem.split("_rotten")[0] for p in pngs} == {
         "effectiveness", "pie_percent", "pie_accuracy", "classes", "influence", "text", "stability"}
     for png in pngs:
-        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        pixels = matplotlib.image.imread(png)[..., :3]
+        coloured = (pixels.max(axis=2) - pixels.min(axis=2)) > 0.2
+        assert coloured.mean() > 0.002, f"{png.name}: {coloured.mean():.4%} coloured pixels"
+
+
+def test_the_report_leads_with_the_summary(report):
+    html = (report / "report.html").read_text()
+    assert html.index("<h2>Summary</h2>") < html.index("A1. Effectiveness") < html.index("Excluded runs")
+    assert "% PIEs [95% CI]" in html and "rotten_tomatoes / bilstm" in html
+    classes = pd.read_csv(report / "classes.csv")
+    assert set(classes["class_name"]) == {"negative", "positive"}
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed (.ci/run installs it)")
-def test_report_renders_in_headless_chromium(report, tmp_path):
+@pytest.mark.parametrize("outputs", ["report", "one_sparsity"])
+def test_report_renders_in_headless_chromium(outputs, request, tmp_path):
     """The page loads offline, every image decodes, and the screenshot is not blank."""
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
              "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}"]
+    report = request.getfixturevalue(outputs)
     url = (report / "report.html").as_uri()
     dom = subprocess.run(["chromium", *flags, "--virtual-time-budget=5000", "--dump-dom", url],
                          capture_output=True, text=True, timeout=120)
     assert 'data-images-loaded="true"' in dom.stdout, dom.stderr[-2000:]
-    shot = tmp_path / "report.png"
+    shot = report / "screenshot.png"  # kept with the report, to be looked at
     subprocess.run(["chromium", *flags, "--window-size=1280,2400", f"--screenshot={shot}", url],
                    capture_output=True, timeout=120, check=True)
     import matplotlib.image

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT, TINY, run_cli
+from conftest import ROOT, TINY, lock_holder, run_cli
 from pie.data.sampler import EpochShuffle
 from pie.atomic import remove_temporaries
 from pie.faults import ENV, fault_point
@@ -38,20 +38,9 @@ def test_second_writer_of_a_run_directory_is_refused(tmp_path):
         pass
 
 
-def _lock_holder(run_dir, hold_s: float) -> subprocess.Popen:
-    """Another process that holds the run lock of `run_dir` for hold_s seconds (returns once it holds it)."""
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import time; from pie.runs.lock import run_lock\n"
-         f"with run_lock({str(run_dir)!r}):\n    print('locked', flush=True); time.sleep({hold_s})"],
-        stdout=subprocess.PIPE, text=True, cwd=ROOT,
-    )
-    assert holder.stdout.readline().strip() == "locked"
-    return holder
-
-
 def test_lock_waits_for_a_holder_that_is_shutting_down(tmp_path):
     """With wait_s, a holder that lets go in time is waited for; one that does not is named."""
-    holder = _lock_holder(tmp_path, hold_s=2)
+    holder = lock_holder(tmp_path, hold_s=2)
     with pytest.raises(RunLocked, match=r"waited 0.5 s"):
         with run_lock(tmp_path, wait_s=0.5):
             pass
@@ -63,7 +52,7 @@ def test_lock_waits_for_a_holder_that_is_shutting_down(tmp_path):
 
 def test_lock_dies_with_its_holder(tmp_path):
     """A SIGKILLed holder leaves no stale lock behind."""
-    holder = _lock_holder(tmp_path, hold_s=60)
+    holder = lock_holder(tmp_path, hold_s=60)
     with pytest.raises(RunLocked, match=f"pid {holder.pid}"):
         with run_lock(tmp_path):
             pass

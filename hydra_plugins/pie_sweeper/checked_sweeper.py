@@ -1,66 +1,125 @@
-"""Hydra's basic sweeper, plus pie's configuration checks on every job before the first launches
-(a bad value in job 900 of a 1,230-job SLURM array is refused at submission, not hours in), and
-one launch per run: jobs that compose to the same run (`pruning=imp_ft,mp_ai sparsity=0,0.9`
-holds the dense run twice) run once."""
+"""Hydra's basic sweeper, plus what a sweep of pie runs needs before anything starts:
+
+- `key=a..b` (integers, both included) is accepted as `range(a,b+1)`: `seed=0..29` needs no
+  quoting in bash, where `seed=range(0,30)` does;
+- every job is composed and checked by pie (a bad value in job 900 of a 1,230-job SLURM array is
+  refused at submission, not hours in); one message lists every bad job, exit code 2;
+- jobs that compose to the same run (`pruning=imp_ft,mp_ai sparsity=0,0.9` holds the dense run
+  twice) run once;
+- the plan (runs complete, to resume, new; an ETA from the complete runs' wall times) is printed,
+  and with `hydra.sweeper.dry_run=true` (train.py/prune.py `--dry-run`) nothing else happens;
+- a job that fails with a user's mistake (a run locked by another process...) ends the sweep
+  with its one line and exit code 2.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Dict, Optional, Sequence
+import re
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import CompactHydraException
 from hydra.utils import get_method
+from omegaconf import OmegaConf
 
 log = logging.getLogger(__name__)
+INTEGER_RANGE = re.compile(r"^([\w.+~/@-]+)=(-?\d+)\.\.(-?\d+)$")
 
 
-class BadSweep(CompactHydraException, ValueError):
-    """Jobs of a sweep whose configuration fails pie's checks (Hydra prints just this message)."""
+def expand_ranges(arguments: Sequence[str]) -> list[str]:
+    """`key=a..b` as Hydra's `key=range(a,b+1)`; every other argument as it is."""
+    expanded = []
+    for argument in arguments:
+        match = INTEGER_RANGE.match(argument)
+        expanded.append(f"{match[1]}=range({match[2]},{int(match[3]) + 1})" if match else argument)
+    return expanded
+
+
+def fail(message: str) -> None:
+    print(message, file=sys.stderr)
+    sys.exit(2)
 
 
 class CheckedSweeper(BasicSweeper):
-    """`check` names a function of a job's composed config that raises on a bad one and returns
-    the job's pie.checks.Job (pie.checks.train_job, pie.checks.prune_job)."""
+    """`check` names a function of a job's composed config that raises pie.errors.UserError on a
+    bad one and returns the job's pie.checks.Job (pie.checks.train_job, pie.checks.prune_job)."""
 
-    def __init__(self, check: str, max_batch_size: Optional[int] = None, params: Optional[Dict[str, str]] = None):
+    def __init__(self, check: str, max_batch_size: Optional[int] = None, params: Optional[Dict[str, str]] = None,
+                 dry_run: bool = False):
         super().__init__(max_batch_size=max_batch_size, params=params)
         self.check = get_method(check)
-        self.launched: dict[str, str] = {}  # run key -> overrides of the job that runs it
+        self.dry_run = dry_run
 
-    def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
-        """Nothing left to do: get_job_batch composed and checked every job of the batch."""
-
-    def get_job_batch(self) -> Sequence[Sequence[str]]:
-        """The next batch, every job composed (Hydra's own check) and checked by pie; one error
-        lists each bad job. Jobs that are the same run as an earlier job are left out."""
+    def _plan(self, batch: Sequence[Sequence[str]], launched: dict) -> tuple[list[list[str]], list]:
+        """The batch's distinct runs (overrides, planned run); fails with every bad job listed."""
         from pie.checks import presets_pruning_nothing, prunes_nothing_message
+        from pie.errors import UserError
+        from pie.runs.sweeps import PlannedRun
 
-        batch = super().get_job_batch()
-        problems, jobs, kept = [], [], []
+        problems, jobs, kept, planned = [], [], [], []
         for overrides in batch:
             cfg = self.hydra_context.config_loader.load_sweep_config(master_config=self.config, sweep_overrides=list(overrides))
             try:
                 job = self.check(cfg)
-            except (ValueError, FileNotFoundError, ModuleNotFoundError) as error:
+            except UserError as error:
                 problems.append(f"  {' '.join(overrides)}: {error}")
                 continue
             jobs.append(job)
-            if job.run_key in self.launched:
-                log.info("%s is the same run as %s; it runs once", " ".join(overrides), self.launched[job.run_key])
-            else:
-                self.launched[job.run_key] = " ".join(overrides)
-                kept.append(list(overrides))
+            if job.run_key in launched:
+                log.info("%s is the same run as %s; it runs once", " ".join(overrides), launched[job.run_key])
+                continue
+            launched[job.run_key] = " ".join(overrides)
+            kept.append(list(overrides))
+            directory = Path(cfg.hydra.sweep.dir) / str(cfg.hydra.sweep.subdir)
+            planned.append(PlannedRun(directory.resolve(), job.run_key, " ".join(overrides)))
         if problems:
-            raise BadSweep(
-                f"{len(problems)} of {len(batch)} jobs of this sweep have a bad configuration; nothing was launched. "
-                "Fix these values and rerun:\n" + "\n".join(problems[:20])
-                + (f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else "")
-            )
+            fail(f"{len(problems)} of {len(batch)} jobs of this sweep have a bad configuration; nothing was launched. "
+                 "Fix these values and rerun:\n" + "\n".join(problems[:20])
+                 + (f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""))
         unpruned = presets_pruning_nothing(jobs)
         if unpruned:
-            raise BadSweep("no job of this sweep prunes; nothing was launched:\n" + "\n".join(f"  {prunes_nothing_message(p)}" for p in unpruned))
+            fail("no job of this sweep prunes; nothing was launched:\n" + "\n".join(f"  {prunes_nothing_message(p)}" for p in unpruned))
         if len(kept) < len(batch):
             log.info("%d of %d jobs are runs of other jobs (e.g. the dense run at sparsity=0 under several methods); "
                      "%d distinct runs", len(batch) - len(kept), len(batch), len(kept))
-        return kept
+        return kept, planned
+
+    def _parallel(self) -> int:
+        launcher = self.config.hydra.launcher
+        return int(OmegaConf.select(launcher, "n_jobs", default=None) or OmegaConf.select(launcher, "array_parallelism", default=1) or 1)
+
+    def sweep(self, arguments: List[str]) -> Any:
+        from pie.runs.sweeps import summary, write_plan
+
+        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
+        overrides = parser.parse_overrides(expand_ranges([*self._parse_config(), *arguments]))
+        self.overrides = self.split_arguments(overrides, self.max_batch_size)
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        launched: dict[str, str] = {}
+        batches = []
+        while not self.is_done():
+            batches.append(self._plan(self.get_job_batch(), launched))
+        planned = [run for _, runs in batches for run in runs]
+        line, rows = summary(planned, self._parallel())
+        if self.dry_run:
+            print(f"dry run of {sweep_dir}: {line}\n" + "\n".join(rows))
+            return []
+        log.info("sweep %s: %s", sweep_dir, line)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        write_plan(sweep_dir, planned)
+        returns, index = [], 0
+        for batch, _ in batches:
+            results = self.launcher.launch(batch, initial_job_idx=index)
+            for result in results:
+                try:
+                    _ = result.return_value
+                except CompactHydraException as error:
+                    fail(str(error))
+            index += len(batch)
+            returns.append(results)
+        return returns

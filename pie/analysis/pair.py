@@ -126,6 +126,13 @@ def _influence(inputs: PairInputs, tie: str) -> pd.DataFrame:
     })
 
 
+def _named(frame: pd.DataFrame, names) -> pd.DataFrame:
+    """A per-class table with each class's name beside its index (when the names are known)."""
+    if len(names):
+        frame.insert(1, "class_name", np.asarray(names, dtype=object)[frame["class"].to_numpy()])
+    return frame
+
+
 def analyse_pair(inputs: PairInputs, rng: np.random.Generator, tie: str = "lowest", n_boot: int = 200,
                  stability_repeats: int = 20, examples_per_group: int = 15) -> PairAnalyses:
     """A2-A8 for one pair (A1, effectiveness, needs only the runs' metrics and is done apart).
@@ -144,9 +151,9 @@ def analyse_pair(inputs: PairInputs, rng: np.random.Generator, tie: str = "lowes
         summary=pair_row(task, test.labels, pruned, result, accuracy, interval),
         accuracy=accuracy,
         pies=task.pie_rows(inputs.example_ids, test.labels, result, verdict_columns(result)),
-        classes=class_distribution(gold, result.is_pie).assign(**task.class_extras(result)),
-        class_change=class_score_change(task.per_class_scores(dense, test.labels, classes),
-                                        task.per_class_scores(pruned, test.labels, classes), gold.sum(axis=0)),
+        classes=_named(class_distribution(gold, result.is_pie).assign(**task.class_extras(result)), inputs.label_names),
+        class_change=_named(class_score_change(task.per_class_scores(dense, test.labels, classes),
+                                               task.per_class_scores(pruned, test.labels, classes), gold.sum(axis=0)), inputs.label_names),
         stability=pie_stability(task, dense_indicators, pruned_indicators, tie, n_repeats=stability_repeats, rng=rng),
     )
     if inputs.train is not None and inputs.train_bins is not None:

@@ -88,7 +88,7 @@ def stability_from_indicators(dense: np.ndarray, pruned: np.ndarray, is_pie, siz
         disjoint = 2 * m <= len(dense) and 2 * m <= len(pruned)
         draws = [(_two_draws(len(dense), m, disjoint, rng), _two_draws(len(pruned), m, disjoint, rng)) for _ in range(n_repeats)]
         pie_sets = [
-            is_pie(_votes(dense, [d[0][k] for d in draws]), _votes(pruned, [d[1][k] for d in draws]), m)
+            is_pie(votes_of_draws(dense, [d[0][k] for d in draws]), votes_of_draws(pruned, [d[1][k] for d in draws]), m)
             for k in (0, 1)
         ]
         scores = [jaccard(a, b) for a, b in zip(*pie_sets)]
@@ -104,7 +104,7 @@ def stability_from_indicators(dense: np.ndarray, pruned: np.ndarray, is_pie, siz
     return pd.DataFrame(rows, columns=["m", "disjoint", "repeats", "jaccard_mean", "jaccard_std"])
 
 
-def _votes(one_hot: np.ndarray, draws) -> np.ndarray:
+def votes_of_draws(one_hot: np.ndarray, draws) -> np.ndarray:
     """[len(draws), N, C] votes of the populations made of each draw's models (indices may repeat).
 
     A matrix product of model multiplicities with the one-hot predictions: exact small integers

@@ -16,6 +16,7 @@ from omegaconf import OmegaConf
 
 from pie.analysis.text import text_measures
 from pie.data.pronunciations import install_cmudict_for_nltk
+from pie.errors import UserError
 from pie.atomic import atomic_path
 
 
@@ -23,7 +24,7 @@ def dataset_texts(config: dict, fingerprint: str, split: str, cache_dir: Path) -
     """(texts, label names, text measures) of a split of the dataset a run's config describes."""
     data = instantiate(OmegaConf.create(config))
     if data.fingerprint != fingerprint:
-        raise ValueError(
+        raise UserError(
             f"the dataset {data.name} no longer matches the runs' fingerprint (the installed data changed); "
             "the texts cannot be joined to the predictions (rerun with --no-texts to skip A6/A7)"
         )

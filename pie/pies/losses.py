@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 
-def _log_softmax(logits: np.ndarray) -> np.ndarray:
+def log_softmax(logits: np.ndarray) -> np.ndarray:
     """Numerically stable log-softmax over the last axis."""
     shifted = logits - logits.max(axis=-1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
@@ -15,7 +15,7 @@ def _log_softmax(logits: np.ndarray) -> np.ndarray:
 def el2n(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """float[N]: EL2N, the mean over models of ||softmax(z) - onehot(y)||_2 (Paul et al. 2021)."""
     logits = np.asarray(logits, dtype=np.float32)
-    probabilities = np.exp(_log_softmax(logits))  # [M, N, C]
+    probabilities = np.exp(log_softmax(logits))  # [M, N, C]
     one_hot = np.asarray(labels)[:, None] == np.arange(logits.shape[2])[None, :]  # [N, C]
     return np.linalg.norm(probabilities - one_hot[None], axis=2).mean(axis=0)
 
@@ -44,3 +44,16 @@ def binary_cross_entropy(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
     logits = np.asarray(logits, dtype=np.float64)
     softplus = np.logaddexp(0.0, logits)
     return (softplus - np.asarray(targets, dtype=np.float64)[None] * logits).mean(axis=2)
+
+
+def js_divergence(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """float[...]: Jensen-Shannon divergence in bits (in [0, 1]) of distributions over the last
+    axis; 0 log 0 = 0."""
+    p, q = np.asarray(p, dtype=np.float64), np.asarray(q, dtype=np.float64)
+    mixture = (p + q) / 2
+
+    def kl(a):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(a > 0, a * (np.log2(a) - np.log2(mixture)), 0.0).sum(axis=-1)
+
+    return np.clip((kl(p) + kl(q)) / 2, 0.0, 1.0)

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pie.pies.losses import binary_cross_entropy, cross_entropy, el2n, el2n_multi_label
-from pie.pies.decisions import binarize, per_class_f1, tune_threshold
+from pie.pies.losses import binary_cross_entropy, cross_entropy, el2n, el2n_multi_label, js_divergence, log_softmax
+from pie.pies.decisions import binarize, macro_f1_from_decisions, per_class_f1, tune_threshold
 from pie.pies.modal import argmax_last, modal_from_votes
 from pie.pies.multi_label import MultiLabelPieResult, majority_from_votes, pie_table_from_votes as multi_label_table, tied
 from pie.pies.single_label import PieResult, pie_masks_from_votes, pie_table_from_votes
@@ -61,9 +61,33 @@ class SingleLabel:
     def verdicts(self, dense_votes, pruned_votes, dense_models: int, pruned_models: int, tie: str) -> PieResult:
         return pie_table_from_votes(dense_votes, pruned_votes, tie)
 
+    def pie_masks(self, dense_votes, pruned_votes, dense_models: int, pruned_models: int, tie: str) -> tuple[np.ndarray, np.ndarray]:
+        """(is_pie, considered) bool[..., N] for votes [..., N, C] (leading axes batch populations)."""
+        return pie_masks_from_votes(dense_votes, pruned_votes, tie)[:2]
+
     def is_pie(self, dense_votes, pruned_votes, dense_models: int, pruned_models: int, tie: str) -> np.ndarray:
-        """bool[..., N] for votes [..., N, C] (leading axes batch many populations)."""
-        return pie_masks_from_votes(dense_votes, pruned_votes, tie)[0]
+        return self.pie_masks(dense_votes, pruned_votes, dense_models, pruned_models, tie)[0]
+
+    def differs(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """bool[..., N]: two models' decisions differ (churn)."""
+        return np.asarray(a) != np.asarray(b)
+
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """float64[..., N, C]: each model's predicted distribution (softmax)."""
+        return np.exp(log_softmax(np.asarray(logits, dtype=np.float64)))
+
+    def divergence(self, p: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """float[..., N]: Jensen-Shannon divergence (base 2, in [0, 1]) of two predicted distributions."""
+        return js_divergence(p, q)
+
+    def constant_share(self, decisions: np.ndarray) -> np.ndarray:
+        """float[M]: share of the examples given each model's most frequent decision (1 = one class for all)."""
+        counts = np.stack([np.bincount(row, minlength=int(decisions.max()) + 1) for row in np.asarray(decisions)])
+        return counts.max(axis=1) / decisions.shape[1]
+
+    def baseline_score(self, labels: np.ndarray) -> float:
+        """Accuracy of predicting the most frequent gold class for every example."""
+        return float(np.bincount(np.asarray(labels)).max() / len(labels))
 
     def population_decision(self, votes: np.ndarray, models: int, tie: str) -> tuple[np.ndarray, np.ndarray]:
         """(modal label int64[N], tied bool[N])."""
@@ -196,8 +220,41 @@ class MultiLabel:
     def verdicts(self, dense_votes, pruned_votes, dense_models: int, pruned_models: int, tie: str) -> MultiLabelPieResult:
         return multi_label_table(dense_votes, pruned_votes, dense_models, pruned_models)
 
+    def pie_masks(self, dense_votes, pruned_votes, dense_models: int, pruned_models: int, tie: str) -> tuple[np.ndarray, np.ndarray]:
+        """(is_pie, considered): every example counts (a strict majority needs no tie rule)."""
+        is_pie = (majority_from_votes(dense_votes, dense_models) != majority_from_votes(pruned_votes, pruned_models)).any(axis=-1)
+        return is_pie, np.ones_like(is_pie)
+
     def is_pie(self, dense_votes, pruned_votes, dense_models: int, pruned_models: int, tie: str) -> np.ndarray:
-        return (majority_from_votes(dense_votes, dense_models) != majority_from_votes(pruned_votes, pruned_models)).any(axis=-1)
+        return self.pie_masks(dense_votes, pruned_votes, dense_models, pruned_models, tie)[0]
+
+    def differs(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """bool[..., N]: two models decide some class differently (churn, as a PIE is defined)."""
+        return (np.asarray(a) != np.asarray(b)).any(axis=-1)
+
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """float64[..., N, C]: each model's probability of each class (sigmoid)."""
+        return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
+
+    def divergence(self, p: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """float[..., N]: the per-class Jensen-Shannon divergences (base 2) of the two Bernoulli
+        distributions, averaged over the classes."""
+        p, q = np.asarray(p, dtype=np.float64), np.asarray(q, dtype=np.float64)
+        return js_divergence(np.stack([p, 1.0 - p], axis=-1), np.stack([q, 1.0 - q], axis=-1)).mean(axis=-1)
+
+    def constant_share(self, decisions: np.ndarray) -> np.ndarray:
+        """float[M]: share of the examples given each model's most frequent set of classes."""
+        shares = []
+        for model in np.asarray(decisions, dtype=bool):
+            _, counts = np.unique(np.packbits(model, axis=1), axis=0, return_counts=True)
+            shares.append(counts.max() / len(model))
+        return np.array(shares)
+
+    def baseline_score(self, labels: np.ndarray) -> float:
+        """Macro-F1 of predicting the most frequent gold set of classes for every example."""
+        labels = np.asarray(labels, dtype=bool)
+        rows, counts = np.unique(labels, axis=0, return_counts=True)
+        return float(macro_f1_from_decisions(np.repeat(rows[counts.argmax()][None], len(labels), axis=0), labels))
 
     def population_decision(self, votes: np.ndarray, models: int, tie: str) -> tuple[np.ndarray, np.ndarray]:
         """(strict-majority decisions bool[N, C], tied bool[N]); the tie rule does not apply."""

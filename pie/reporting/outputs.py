@@ -41,10 +41,11 @@ def _figures(tables: dict[str, pd.DataFrame], setups: dict[tuple[str, str], tupl
 
 
 def write_outputs(tables: dict[str, pd.DataFrame], setups: dict[tuple[str, str], tuple[str, ...]], out: Path,
-                  sweeps: Sequence[str], excluded: pd.DataFrame, wandb: bool = False) -> dict[str, Path]:
+                  sweeps: Sequence[str], excluded: pd.DataFrame, wandb: dict | None = None) -> dict[str, Path]:
     """Write everything under `out`; returns the paths by name (tables as `<name>` (Parquet) and
     `<name>_csv`, plots by figure name, `summary_md`, `report`, `excluded_runs_csv`, `wandb`).
-    `setups` maps each (dataset, model) to its class names; `excluded` lists the runs left out."""
+    `setups` maps each (dataset, model) to its class names; `excluded` lists the runs left out;
+    `wandb`, when given, is the W&B run's config (identify_pies' options)."""
     paths = {"excluded_runs_csv": write_table(excluded, out / "excluded_runs.csv")}
     for name, frame in tables.items():
         if name != "pies":
@@ -54,8 +55,8 @@ def write_outputs(tables: dict[str, pd.DataFrame], setups: dict[tuple[str, str],
     figures = _figures(tables, setups, out / "plots")
     paths.update(figures)
     paths["report"] = write_report(out / "report.html", tables, figures, list(sweeps), excluded)
-    if wandb:
+    if wandb is not None:
         from pie.reporting.wandb import log_identify_run
 
-        paths["wandb"] = Path(log_identify_run(out, {k: v for k, v in tables.items() if k != "pies"}, figures))
+        paths["wandb"] = Path(log_identify_run(out, {k: v for k, v in tables.items() if k != "pies"}, figures, wandb))
     return paths

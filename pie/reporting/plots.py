@@ -81,11 +81,11 @@ def pie_accuracy(rows: pd.DataFrame, title: str, path: Path) -> Path:
         group = rows[rows["method"] == method].sort_values("sparsity")
         positions = _sparsity_axis(ax, group["sparsity"])
         x = [positions[s] for s in group["sparsity"]]
-        for column, colour, style, label in [
-            ("dense_modal_all", "tab:blue", "-", "all, dense"), ("pruned_modal_all", "tab:blue", "--", "all, pruned"),
-            ("dense_modal_pies", "tab:orange", "-", "PIEs, dense"), ("pruned_modal_pies", "tab:orange", "--", "PIEs, pruned"),
+        for column, colour, style, marker, label in [
+            ("dense_modal_all", "tab:blue", "-", "o", "dense, all examples"), ("dense_modal_pies", "tab:blue", "--", "s", "dense, PIEs"),
+            ("pruned_modal_all", "tab:red", "-", "o", "pruned, all examples"), ("pruned_modal_pies", "tab:red", "--", "s", "pruned, PIEs"),
         ]:
-            ax.plot(x, group[column], color=colour, linestyle=style, marker="o", label=label)
+            ax.plot(x, group[column], color=colour, linestyle=style, marker=marker, markersize=7, label=label)
         ax.set_title(method)
     axes[0][0].set_ylabel(f"{_metric_name(rows, 'metric')} of the modal / majority decision")
     axes[0][-1].legend(fontsize=8)
@@ -125,9 +125,11 @@ def influence(rows: pd.DataFrame, title: str, path: Path) -> Path:
         for i, (sparsity, part) in enumerate(group.groupby("sparsity")):
             colour, label = _colour(sparsity, i), f"{100 * sparsity:g}%"
             row[0].step(part["bin"], 100 * part["pie_share"], where="mid", color=colour, label=label)
-            row[1].errorbar(part["bin"], part["loss_ratio"], yerr=part["loss_ratio_sem"].fillna(0), color=colour, label=label, capsize=2)
+            row[1].errorbar(part["bin"], part["loss_ratio"], yerr=part["loss_ratio_sem"].fillna(0), color=colour, label=label,
+                            capsize=2, marker="o", markersize=3)
         row[0].set_ylabel(f"{method}\n% PIEs in bin")
-        row[1].set_ylabel("loss pruned / dense")
+        row[1].set_ylabel("loss pruned / dense (log scale)")
+        row[1].set_yscale("log", nonpositive="mask")  # ratios span orders of magnitude across bins
         row[1].axhline(1.0, color="grey", linewidth=0.8)
         for ax in row:
             ax.set_xticks([1, 5, 10, 15, 20])
@@ -138,8 +140,8 @@ def influence(rows: pd.DataFrame, title: str, path: Path) -> Path:
 
 
 def text_ratios(rows: pd.DataFrame, title: str, path: Path) -> Path:
-    """A6: mean(measure on PIEs) / mean(measure on all) vs sparsity: one thin line per method, the
-    mean over methods thick; 1 = PIEs are like the rest."""
+    """A6: mean(measure on PIEs) / mean(measure on all) vs sparsity with its bootstrap 95% interval,
+    one line per method (and their mean, thick, when there are several); 1 = PIEs are like the rest."""
     measures = list(dict.fromkeys(rows["measure"]))
     columns = 3
     lines = -(-len(measures) // columns)
@@ -147,10 +149,15 @@ def text_ratios(rows: pd.DataFrame, title: str, path: Path) -> Path:
     for ax, measure in zip(axes.flat, measures):
         part = rows[rows["measure"] == measure]
         positions = _sparsity_axis(ax, part["sparsity"].unique())
-        for method, group in part.groupby("method"):
-            ax.plot([positions[s] for s in group["sparsity"]], group["ratio"], alpha=0.5, linewidth=1, label=method)
-        mean = part.groupby("sparsity")["ratio"].mean()
-        ax.plot([positions[s] for s in mean.index], mean.values, color="#00a7b0", linewidth=3, label="all methods (mean)")
+        methods = list(part.groupby("method"))
+        for offset, (method, group) in enumerate(methods):
+            x = np.array([positions[s] for s in group["sparsity"]], dtype=float) + 0.08 * (offset - (len(methods) - 1) / 2)
+            errors = np.vstack([group["ratio"] - group["low"], group["high"] - group["ratio"]])
+            ax.errorbar(x, group["ratio"], yerr=np.clip(np.nan_to_num(errors), 0, None), marker="o", markersize=5, capsize=3,
+                        linewidth=1, label=method)
+        if len(methods) > 1:
+            mean = part.groupby("sparsity")["ratio"].mean()
+            ax.plot([positions[s] for s in mean.index], mean.values, color="#00a7b0", linewidth=3, marker="D", label="all methods (mean)")
         ax.axhline(1.0, color="black", linewidth=1.5)
         ax.set_title(measure.replace("_", " "), fontsize=10)
         ax.set_xlabel("")
@@ -165,8 +172,11 @@ def stability(rows: pd.DataFrame, title: str, path: Path) -> Path:
     """A8: Jaccard overlap of PIE sets from two draws of m models, vs m, per population."""
     fig, ax = plt.subplots(figsize=FIGSIZE)
     for (method, sparsity), group in rows.groupby(["method", "sparsity"]):
-        ax.errorbar(group["m"], group["jaccard_mean"], yerr=group["jaccard_std"].fillna(0), marker="o", capsize=3,
-                    label=f"{method} {100 * sparsity:g}%")
+        ax.errorbar(group["m"], group["jaccard_mean"], yerr=group["jaccard_std"].fillna(0), marker="o", markersize=8,
+                    capsize=4, linewidth=2, label=f"{method} {100 * sparsity:g}%")
+    sizes = sorted(rows["m"].unique())
+    ax.set_xticks(sizes)
+    ax.set_xlim(min(sizes) - 0.5, max(sizes) + 0.5)
     ax.set_xlabel("models per population (m)")
     ax.set_ylabel("Jaccard overlap of the two PIE sets")
     ax.set_ylim(0, 1.05)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from pie.atomic import atomic_path
+from pie.reporting.tables import summary_rows
 
 SECTIONS = [
     ("summary", "effectiveness", "A1. Effectiveness",
@@ -48,7 +49,8 @@ h1{font-size:1.7em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-to
 table{border-collapse:collapse;font-size:.82em;margin:.8em 0;display:block;overflow-x:auto}
 th,td{border:1px solid #ccc;padding:.25em .5em;text-align:right;vertical-align:top}
 th{background:#f3f3f3}td.text{text-align:left;max-width:40em}img{max-width:100%;margin:.5em 0;border:1px solid #eee}
-p.note{color:#555}"""
+p.note{color:#555}p.warn{color:#a40000;font-weight:bold}
+table.summary{font-size:.9em}table.summary td:nth-child(6){font-weight:bold;background:#fff8e0}"""
 CHECK_IMAGES = """<script>window.addEventListener('load',function(){var i=document.images,ok=i.length>0;
 for(var k=0;k<i.length;k++){if(!i[k].complete||i[k].naturalWidth===0){ok=false;}}
 document.body.setAttribute('data-images-loaded',ok?'true':'false');});</script>"""
@@ -81,8 +83,20 @@ def _excluded(frame: pd.DataFrame) -> str:
     if frame.empty:
         return "<p>None: every prediction file the analyses read matched its run's manifest.</p>"
     runs = frame["run_directory"].nunique()
-    return (f"<p>{runs} run(s) left out of every analysis below (--skip-bad) because their prediction files "
+    return (f"<p>{runs} run(s) left out of every analysis (--skip-bad) because their prediction files "
             "failed the manifest checks (checksum, shape, example ids); rerun them to include them.</p>" + _table(frame))
+
+
+def _summary(summary: pd.DataFrame, excluded: pd.DataFrame) -> str:
+    """The answer first: one row per population with % PIEs and its interval, and what is left out."""
+    rows = pd.DataFrame(summary_rows(summary))
+    left_out = excluded["run_directory"].nunique() if len(excluded) else 0
+    note = (f"<p class='warn'>{left_out} run(s) were left out (--skip-bad); see <a href='#excluded'>Excluded runs</a>.</p>"
+            if left_out else "")
+    return (f"<h2>Summary</h2>{note}<p>% PIEs: share of test examples whose population decision (modal label; "
+            "multi-label: majority decision per class) differs between the pruned and the dense population, with a 95% "
+            "bootstrap interval over the test examples. Decision columns: the metric of each population's decision on all "
+            "test examples → on the PIEs.</p>" + rows.to_html(index=False, escape=True, border=0, classes="summary"))
 
 
 def write_report(path: Path, tables: dict[str, pd.DataFrame], figures: dict[str, Path], sweeps: list[str],
@@ -93,7 +107,7 @@ def write_report(path: Path, tables: dict[str, pd.DataFrame], figures: dict[str,
              "<h1>Pruning identified exemplars (PIEs): report</h1>",
              f"<p class='note'>Sweeps: {html.escape(', '.join(sweeps))}. Written {datetime.datetime.now():%Y-%m-%d %H:%M}. "
              "Method: Tropeano et al. (2025), Hooker et al. (2019).</p>",
-             f"<h2>Excluded runs</h2>{_excluded(excluded)}"]
+             _summary(tables["summary"], excluded)]
     for table, figure, title, explanation in SECTIONS:
         parts.append(f"<h2>{html.escape(title)}</h2><p>{html.escape(explanation)}</p>")
         frame = tables.get("effectiveness" if figure == "effectiveness" else table)
@@ -106,6 +120,7 @@ def write_report(path: Path, tables: dict[str, pd.DataFrame], figures: dict[str,
         if table == "classes" and "class_change" in tables:
             parts.append("<h3>Per-class recall change</h3>" + _table(tables["class_change"]))
         parts += [_image(p) for name, p in figures.items() if figure and name.startswith(f"{figure}_")]
+    parts.append(f"<h2 id='excluded'>Excluded runs</h2>{_excluded(excluded)}")
     parts.append(f"{CHECK_IMAGES}</body></html>")
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(parts), encoding="utf-8")

@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 from pie.runs.identity import stored_run_key
+from pie.errors import UserError
 from pie.pies.task import Task, task_of
 from pie.runs.manifest import BadRun, Run, read_manifest
 from pie.runs.paths import MANIFEST
@@ -20,6 +21,10 @@ from pie.runs.predictions import Predictions, locate, read_predictions
 from pie.runs.validation import Checked
 
 log = logging.getLogger(__name__)
+
+
+class NoRuns(UserError, FileNotFoundError):
+    """A sweep directory or glob that matches nothing, or holds no runs of the kind asked for."""
 
 
 @dataclass(frozen=True)
@@ -38,11 +43,11 @@ def discover(patterns: Sequence[str]) -> Discovery:
         matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
         matches = [Path(m) for m in matches if Path(m).is_dir()]
         if not matches:
-            raise FileNotFoundError(f"no sweep directory matches {pattern!r}")
+            raise NoRuns(f"no sweep directory matches {pattern!r}; check the path (a sweep is multirun/<name>)")
         directories += matches
     manifests = sorted({p.parent.resolve() for d in directories for p in d.rglob(MANIFEST)})
     if not manifests:
-        raise FileNotFoundError(f"no run manifests ({MANIFEST}) under {', '.join(patterns)}")
+        raise NoRuns(f"no run manifests ({MANIFEST}) under {', '.join(patterns)}; is that a sweep directory of train.py or prune.py?")
     complete: list[Run] = []
     incomplete: list[Path] = []
     for directory in manifests:
@@ -77,8 +82,10 @@ def find_dense_run(source: str, seed: int) -> Run:
     if not dense:
         waiting = [str(d) for d in found.incomplete]
         hint = f"; incomplete runs there: {', '.join(waiting[:3])}" if waiting else ""
-        raise FileNotFoundError(f"no complete dense run with seed={seed} under {source}{hint}")
-    raise ValueError(f"{len(dense)} complete dense runs with seed={seed} under {source}: {[str(r.directory) for r in dense]}")
+        raise NoRuns(f"no complete dense run with seed={seed} under {source}{hint}; train it first (python train.py -m seed=...) "
+                     "or choose seeds that exist there")
+    raise NoRuns(f"{len(dense)} complete dense runs with seed={seed} under {source}: {[str(r.directory) for r in dense]}; "
+                 "point source= at one dense sweep")
 
 
 @dataclass(frozen=True)

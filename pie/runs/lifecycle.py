@@ -12,6 +12,7 @@ import dataclasses
 import logging
 import os
 import shutil
+import secrets
 import socket
 import time
 from dataclasses import dataclass
@@ -20,10 +21,12 @@ from typing import Iterator, Mapping
 import torch
 
 from pie.atomic import remove_temporaries
+from pie.errors import UserError
 from pie.runs.identity import stored_run_key
 from pie.runs.lock import run_lock
 from pie.runs.manifest import (
-    COMPLETE, RUNNING, Attempt, Branch, Keys, Manifest, Run, WeightsRecord, package_versions, read_manifest, write_manifest,
+    COMPLETE, FAILED, INTERRUPTED, RUNNING, Attempt, BadRun, Branch, Keys, Manifest, Run, WeightsRecord, package_versions,
+    read_manifest, write_manifest,
 )
 from pie.runs.paths import RunPaths
 from pie.runs.resume import ResumePoint, find_resume_point
@@ -33,7 +36,7 @@ from pie.runs.weights import save_weights
 log = logging.getLogger(__name__)
 
 
-class RunConflict(RuntimeError):
+class RunConflict(UserError, RuntimeError):
     """The directory holds a complete run of another configuration."""
 
 
@@ -51,6 +54,12 @@ class Claim:
         """The final weights and masks, safetensors (loadable without pickle)."""
         return save_weights(self.paths.final_weights, state, masks)
 
+    def end(self, status: str, error: BaseException) -> None:
+        """Record that this attempt failed or was interrupted (the run resumes when rerun)."""
+        attempt = dataclasses.replace(self.manifest.attempts[-1], error=f"{type(error).__name__}: {error}")
+        self.manifest = dataclasses.replace(self.manifest, status=status, attempts=[*self.manifest.attempts[:-1], attempt])
+        write_manifest(self.paths.root, self.manifest)
+
     def complete(self, **facts) -> Manifest:
         """Record what the run produced, then status complete (written last), and drop the checkpoint."""
         self.manifest = dataclasses.replace(self.manifest, status=COMPLETE, **facts)
@@ -64,7 +73,11 @@ def _complete_run(paths: RunPaths, run_key: str) -> Manifest | None:
     checks, or None: then the run is (re)run, from scratch when its files were damaged."""
     if not paths.manifest.exists():
         return None
-    manifest = read_manifest(paths.root)
+    try:
+        manifest = read_manifest(paths.root)
+    except BadRun as error:
+        log.warning("rerunning %s from scratch: %s", paths.root, error)
+        return None
     if not manifest.complete:
         return None
     if stored_run_key(manifest) != run_key:
@@ -98,9 +111,10 @@ def _begin(paths: RunPaths, keys: Keys, config: dict, seed: int, branch: Branch 
     if resume is None:
         for stale in paths.outputs:
             shutil.rmtree(stale, ignore_errors=True)
-        manifest = Manifest(status=RUNNING, seed=seed, keys=keys, config=config, versions=package_versions(), branch=branch)
+        manifest = Manifest(status=RUNNING, seed=seed, keys=keys, config=config, versions=package_versions(), branch=branch,
+                            log_id=secrets.token_hex(8))
     else:
-        manifest = read_manifest(paths.root)
+        manifest = dataclasses.replace(read_manifest(paths.root), status=RUNNING)
         log.info("resuming %s after %d epoch(s) from %s", paths.root, resume.epochs_done, resume.path)
     manifest.attempts.append(_attempt(resume))
     write_manifest(paths.root, manifest)
@@ -111,12 +125,23 @@ def _begin(paths: RunPaths, keys: Keys, config: dict, seed: int, branch: Branch 
 def claim(directory: str | os.PathLike, keys: Keys, config: dict, seed: int, branch: Branch | None = None,
           wait_s: float = 0.0) -> Iterator[Claim]:
     """Hold the run directory's lock for the block; the claim says whether the run is complete
-    already (skip it) or where to train it from."""
+    already (skip it) or where to train it from. A block that raises marks the run failed (or
+    interrupted, on Ctrl-C or a kill signal turned into an exception) with the error, and its
+    traceback goes to the run's log; rerunning resumes it from its last checkpoint."""
     paths = RunPaths.of(directory)
     with run_lock(paths.root, wait_s=wait_s):
         done = _complete_run(paths, keys.run)
         if done is not None:
             paths.last_checkpoint.unlink(missing_ok=True)
             yield Claim(paths, done, skipped=True)
-        else:
-            yield _begin(paths, keys, config, seed, branch)
+            return
+        run = _begin(paths, keys, config, seed, branch)
+        try:
+            yield run
+        except (KeyboardInterrupt, SystemExit) as error:
+            run.end(INTERRUPTED, error)
+            raise
+        except Exception as error:
+            log.exception("run %s failed; rerunning its command resumes it from its last checkpoint", paths.root)
+            run.end(FAILED, error)
+            raise

@@ -16,9 +16,10 @@ import socket
 import time
 from typing import Iterator
 
+from pie.errors import UserError
 from pie.runs.paths import RunPaths
 
-class RunLocked(RuntimeError):
+class RunLocked(UserError, RuntimeError):
     """Another live process is writing this run directory."""
 
 

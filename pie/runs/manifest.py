@@ -21,9 +21,11 @@ from typing import Any
 
 from pie.pies.task import Task, task_for
 from pie.atomic import write_json
+from pie.errors import UserError
 from pie.runs.paths import MANIFEST, RunPaths
 
-RUNNING, COMPLETE = "running", "complete"
+RUNNING, COMPLETE, FAILED, INTERRUPTED = "running", "complete", "failed", "interrupted"
+RESUMABLE = (RUNNING, FAILED, INTERRUPTED)  # a run in these states resumes from its checkpoint when rerun
 DENSE = "dense"
 TRACKED_PACKAGES = (
     "pie", "torch", "lightning", "transformers", "datasets", "torchmetrics", "hydra-core",
@@ -31,7 +33,7 @@ TRACKED_PACKAGES = (
 )
 
 
-class BadRun(ValueError):
+class BadRun(UserError, ValueError):
     """A run directory whose manifest is missing, unreadable or inconsistent."""
 
 
@@ -69,6 +71,7 @@ class Attempt:
     slurm_job_id: str | None = None
     slurm_restart_count: str | None = None
     resumed_from: dict | None = None  # epochs_done, global_step of the checkpoint it resumed from
+    error: str | None = None  # how the attempt ended when it failed or was interrupted
 
 
 @dataclass(frozen=True)
@@ -165,6 +168,12 @@ class PopulationKey:
     def label(self) -> str:
         return f"{self.dataset}/{self.model}/{self.method}@{self.sparsity:g}"
 
+    def logged_as(self, seed: int, log_id: str | None) -> dict[str, str | None]:
+        """How loggers that name their runs (W&B) show a run of this population: its id, a name
+        that says what it is, its population as the group, dense or pruned as the job type."""
+        return {"id": log_id, "name": f"{self.dataset}-{self.model}-{self.method}-s{self.sparsity:g}-seed{seed}",
+                "group": self.label(), "job_type": "dense" if self.is_dense else "pruned"}
+
 
 @dataclass
 class Manifest:
@@ -184,6 +193,7 @@ class Manifest:
     predictions: dict[str, PredictionRecord] = field(default_factory=dict)
     weights: Weights | None = None
     wall_time_s: float | None = None
+    log_id: str | None = None  # the logger's run id (W&B): a resumed attempt continues the same logged run
 
     @property
     def complete(self) -> bool:
@@ -234,7 +244,7 @@ class Manifest:
             model=_record(ModelInfo, data.get("model")), pruning=_record(PruningInfo, pruning),
             metrics=data.get("metrics"), threshold=_record(Threshold, data.get("threshold")), epochs=data.get("epochs"),
             predictions={name: _record(PredictionRecord, r) for name, r in (data.get("predictions") or {}).items()},
-            weights=_record(Weights, weights), wall_time_s=data.get("wall_time_s"),
+            weights=_record(Weights, weights), wall_time_s=data.get("wall_time_s"), log_id=data.get("log_id"),
         )
 
 

@@ -11,6 +11,7 @@ import logging
 from collections import defaultdict
 from typing import Sequence
 
+from pie.errors import UserError
 from pie.runs.discovery import PopulationLogits, load_logits
 from pie.runs.manifest import PopulationKey, Run
 from pie.runs.validation import RERUN, Checked
@@ -18,7 +19,7 @@ from pie.runs.validation import RERUN, Checked
 log = logging.getLogger(__name__)
 
 
-class PopulationError(ValueError):
+class PopulationError(UserError, ValueError):
     """Runs that cannot form a valid population, with the reason and the runs involved."""
 
 

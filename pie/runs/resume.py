@@ -26,7 +26,7 @@ from lightning.pytorch.plugins.environments import SLURMEnvironment
 from pie.atomic import atomic_path
 from pie.faults import fault_point
 from pie.runs.identity import stored_run_key
-from pie.runs.manifest import RUNNING, BadRun, read_manifest
+from pie.runs.manifest import RESUMABLE, BadRun, read_manifest
 from pie.runs.paths import RunPaths
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ def find_resume_point(run_dir: str | os.PathLike, run_key: str) -> ResumePoint |
     except BadRun as error:
         log.warning("not resuming %s: %s", run_dir, error)
         return None
-    if manifest.status != RUNNING or stored_run_key(manifest) != run_key:
+    if manifest.status not in RESUMABLE or stored_run_key(manifest) != run_key:
         log.warning("not resuming %s: its checkpoint belongs to another configuration", run_dir)
         return None
     try:

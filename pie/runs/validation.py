@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from pie.errors import UserError
 from pie.runs.manifest import Run
 from pie.runs.predictions import BadPredictionFile, check_predictions, locate
 
@@ -69,7 +70,7 @@ def check_files(reads: Iterable[tuple[Run, str]], workers: int = 4) -> Checked:
     return Checked(bad, passed)
 
 
-class BadPredictionFiles(ValueError):
+class BadPredictionFiles(UserError, ValueError):
     """Runs whose prediction files failed their checks, all named in one message with the fixes."""
 
     def __init__(self, checked: Checked):
