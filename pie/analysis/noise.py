@@ -1,0 +1,113 @@
+"""Seed noise: how many PIEs would two dense populations of the same size also "find"? And how
+robust is each PIE to which seeds the populations happen to hold?
+
+Modal labels of finite populations are noisy: two populations of identically trained dense
+models disagree on some examples (churn between identically trained models, arXiv 2102.03349;
+per-instance seed noise, Zhong et al. 2021). A PIE share means something only above that floor.
+
+The null model draws, R times, two disjoint sub-populations A and B of m dense models and one of
+m pruned models P (without replacement): the null PIE share is the share of examples on which
+A and B decide differently, the pair's share at size m that on which A and P do. m is the pruned
+population's size when the dense population holds at least twice as many models ("full"), else
+half the dense population ("half"; the pair's reported % PIEs stays the full-size one, and its
+excess is measured at m). The excess (pair minus null at size m) gets a two-way bootstrap
+interval that resamples the draws and the test examples (the spirit of MultiBERTs'
+multi-bootstrap over seeds and examples, arXiv 2106.16163).
+
+Assumptions: the dense models are exchangeable (seeds are i.i.d. draws of the training
+randomness), and so are the pruned models; disjoint draws from one finite population understate
+the between-population variance a fresh population would show, so the interval is a lower bound
+on the seed uncertainty when R is large relative to the number of distinct draws.
+
+An example's confidence is the share of the R draws in which it is a PIE (A vs P); a robust PIE
+has confidence at least `level` (default 0.9).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pie.analysis.resampling import index_draws
+from pie.analysis.stability import votes_of_draws
+from pie.pies.task import Task
+
+FULL, HALF = "full", "half"
+
+
+def common_size(dense_models: int, pruned_models: int) -> tuple[int, str]:
+    """(m, rule): the population size at which the null model and the excess are measured."""
+    if dense_models >= 2 * pruned_models:
+        return pruned_models, FULL
+    return dense_models // 2, HALF
+
+
+@dataclass(frozen=True)
+class SeedDraws:
+    """PIE verdicts of R repeated draws of m models: the pair's (dense draw A vs pruned draw P)
+    and the null's (A vs a disjoint dense draw B), with the examples each verdict considers
+    (all, unless tie="exclude" leaves a tied example out)."""
+
+    size: int
+    rule: str
+    pair: np.ndarray  # bool[R, N]
+    null: np.ndarray  # bool[R, N]
+    pair_considered: np.ndarray  # bool[R, N]
+    null_considered: np.ndarray  # bool[R, N]
+
+    @property
+    def repeats(self) -> int:
+        return len(self.pair)
+
+
+def seed_draws(task: Task, dense: np.ndarray, pruned: np.ndarray, rng: np.random.Generator, repeats: int = 200,
+               tie: str = "lowest") -> SeedDraws | None:
+    """R draws of the pair and the null from 0/1 decision indicators [M, N, C] of each population
+    (pie.pies.task indicators); None when the dense population has fewer than 2 models (no null)."""
+    size, rule = common_size(len(dense), len(pruned))
+    if size < 1:
+        return None
+    a, b, p = [], [], []
+    for _ in range(repeats):
+        order = rng.permutation(len(dense))
+        a.append(order[:size])
+        b.append(order[size:2 * size])
+        p.append(np.arange(len(pruned)) if size == len(pruned) else rng.choice(len(pruned), size, replace=False))
+    votes_a, votes_b, votes_p = votes_of_draws(dense, a), votes_of_draws(dense, b), votes_of_draws(pruned, p)
+    pair, pair_considered = task.pie_masks(votes_a, votes_p, size, size, tie)
+    null, null_considered = task.pie_masks(votes_a, votes_b, size, size, tie)
+    return SeedDraws(size, rule, pair, null, pair_considered, null_considered)
+
+
+def _shares(pies: np.ndarray, considered: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """[R, B]: each draw's PIE share under each weighting [N, B] of the examples (counts of a
+    bootstrap resample; float32 products of small integers are exact)."""
+    counted = (pies & considered).astype(np.float32) @ weights
+    return counted / (considered.astype(np.float32) @ weights if not considered.all() else weights.sum(axis=0))
+
+
+def excess(draws: SeedDraws, rng: np.random.Generator, n_boot: int = 200, level: float = 0.95) -> dict:
+    """% PIEs of the pair and of the null at size m (means over the draws), the excess (pair
+    minus null, in points), and a two-way bootstrap interval of the excess over draws and examples."""
+    repeats, examples = draws.pair.shape
+    pair = (draws.pair & draws.pair_considered).sum(axis=1) / np.maximum(draws.pair_considered.sum(axis=1), 1)
+    null = (draws.null & draws.null_considered).sum(axis=1) / np.maximum(draws.null_considered.sum(axis=1), 1)
+    estimates = []
+    for resampled in index_draws(examples, n_boot, rng):  # [k, N] example indices per bootstrap repeat
+        weights = np.stack([np.bincount(row, minlength=examples) for row in resampled], axis=1).astype(np.float32)
+        difference = _shares(draws.pair, draws.pair_considered, weights) - _shares(draws.null, draws.null_considered, weights)
+        rows = rng.integers(0, repeats, size=(repeats, weights.shape[1]))  # the draws, resampled per repeat
+        estimates.append(np.take_along_axis(difference, rows, axis=0).mean(axis=0, dtype=np.float64))
+    low, high = np.percentile(100 * np.concatenate(estimates), [50 * (1 - level), 50 * (1 + level)])
+    return {
+        "noise_size": draws.size, "noise_rule": draws.rule, "noise_draws": repeats,
+        "pie_percent_at_size": 100 * float(pair.mean()), "null_percent": 100 * float(null.mean()),
+        "excess_percent": 100 * float(pair.mean() - null.mean()), "excess_low": float(low), "excess_high": float(high),
+    }
+
+
+def confidence(draws: SeedDraws) -> np.ndarray:
+    """float[N]: the share of the draws (that consider the example) in which it is a PIE."""
+    considered = draws.pair_considered.sum(axis=0)
+    return np.where(considered > 0, (draws.pair & draws.pair_considered).sum(axis=0) / np.maximum(considered, 1), 0.0)

@@ -1,0 +1,161 @@
+"""PIEs you can trust: the seed-noise null model, per-example confidence, degenerate models, and
+agreement beyond PIEs (churn, loyalties, taxicab), on hand-made populations with answers worked
+out by hand, single- and multi-label, ties included."""
+
+import math
+
+import numpy as np
+import pytest
+
+from pie.analysis.agreement import churn, probability_loyalty, taxicab
+from pie.analysis.degenerate import degeneracy
+from pie.analysis.noise import common_size, confidence, excess, seed_draws
+from pie.pies.losses import js_divergence
+from pie.pies.task import MULTI_LABEL, SINGLE_LABEL
+
+
+def indicators(predictions, classes):
+    """0/1 indicators [M, N, C] of single-label predictions [M][N]."""
+    return SINGLE_LABEL.indicators(np.asarray(predictions), classes)
+
+
+# ---------------------------------------------------------------------------------------------
+# the null model
+
+
+@pytest.mark.parametrize("dense, pruned, expected", [
+    (10, 10, (5, "half")), (30, 10, (10, "full")), (20, 10, (10, "full")), (19, 10, (9, "half")), (1, 5, (0, "half")),
+])
+def test_common_size(dense, pruned, expected):
+    """Full size when the dense population holds two disjoint draws of the pruned size, else half of it."""
+    assert common_size(dense, pruned) == expected
+
+
+def test_agreeing_dense_models_give_a_zero_null_and_the_pies_are_all_excess():
+    """4 identical dense models, 2 identical pruned ones that flip examples 0 and 1 of 5: in every
+    draw (m = 2, full) the null finds nothing and the pair finds those 2 examples: excess 40
+    points; its interval comes from resampling the 5 test examples alone (the draws all agree),
+    and is a point when every example is a PIE. Confidence 1 on the two, 0 elsewhere."""
+    dense = indicators([[0, 1, 0, 1, 0]] * 4, 2)
+    pruned = indicators([[1, 0, 0, 1, 0]] * 2, 2)
+    draws = seed_draws(SINGLE_LABEL, dense, pruned, np.random.default_rng(0), repeats=50)
+    assert (draws.size, draws.rule, draws.repeats) == (2, "full", 50)
+    result = excess(draws, np.random.default_rng(1), n_boot=100)
+    assert result["null_percent"] == 0.0 and result["pie_percent_at_size"] == pytest.approx(40.0)
+    assert result["excess_percent"] == pytest.approx(40.0)
+    assert result["excess_low"] < 40.0 < result["excess_high"]
+    assert confidence(draws).tolist() == [1.0, 1.0, 0.0, 0.0, 0.0]
+    every = excess(seed_draws(SINGLE_LABEL, dense, indicators([[1, 0, 1, 0, 1]] * 2, 2), np.random.default_rng(0), repeats=20),
+                   np.random.default_rng(1), n_boot=100)
+    assert (every["excess_percent"], every["excess_low"], every["excess_high"]) == (100.0, 100.0, 100.0)
+
+
+def test_the_null_measures_seed_noise_between_disjoint_dense_draws():
+    """Example 0: dense models say 0, 0, 1, 1. Of the 3 ways to split them into two disjoint pairs,
+    only {0,1 | 2,3} gives different modal labels (the ties of {0,2} and {0,3} go to the lowest
+    class, 0, on both sides), so the null is a PIE on it in 1/3 of the draws."""
+    dense = indicators([[0, 1], [0, 1], [1, 1], [1, 1]], 2)
+    pruned = indicators([[0, 1], [0, 1]], 2)
+    draws = seed_draws(SINGLE_LABEL, dense, pruned, np.random.default_rng(3), repeats=3000)
+    assert draws.null[:, 0].mean() == pytest.approx(1 / 3, abs=0.03) and not draws.null[:, 1].any()
+    result = excess(draws, np.random.default_rng(4), n_boot=200)
+    assert result["null_percent"] == pytest.approx(100 / 6, abs=1.5)  # 1/3 of example 0, none of example 1
+    assert result["excess_low"] <= result["excess_percent"] <= result["excess_high"]
+    assert excess(draws, np.random.default_rng(4), n_boot=200) == result  # same seed, same interval
+
+
+def test_ties_excluded_from_the_null_and_the_pair():
+    """tie="exclude": a draw whose two dense models split 1-1 does not consider that example."""
+    dense = indicators([[0], [1], [0], [1]], 2)
+    pruned = indicators([[0], [0]], 2)
+    draws = seed_draws(SINGLE_LABEL, dense, pruned, np.random.default_rng(0), repeats=200, tie="exclude")
+    split = draws.pair_considered[:, 0]
+    assert split.any() and not split.all()  # drawn pairs {0,1}, {0,3}, ... are tied, {0,2} and {1,3} are not
+    assert not (draws.pair & ~draws.pair_considered).any()
+
+
+def test_multi_label_null_and_excess():
+    """Decisions per class: 4 dense models decide [1,0], [0,1], [1,1] on 3 examples; 2 pruned
+    models drop class 1 of example 2: one PIE of 3 at every draw, no null."""
+    dense = np.repeat(np.array([[[1, 0], [0, 1], [1, 1]]], dtype=np.int8), 4, axis=0)
+    pruned = np.repeat(np.array([[[1, 0], [0, 1], [1, 0]]], dtype=np.int8), 2, axis=0)
+    draws = seed_draws(MULTI_LABEL, dense, pruned, np.random.default_rng(0), repeats=20)
+    result = excess(draws, np.random.default_rng(0), n_boot=50)
+    assert result["null_percent"] == 0.0 and result["excess_percent"] == pytest.approx(100 / 3)
+    assert confidence(draws).tolist() == [0.0, 0.0, 1.0]
+
+
+def test_no_null_for_a_single_dense_model():
+    assert seed_draws(SINGLE_LABEL, indicators([[0, 1]], 2), indicators([[0, 1]], 2), np.random.default_rng(0)) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# agreement beyond PIEs
+
+
+def test_churn_pairs_models_by_seed_and_compares_dense_models_for_the_baseline():
+    """Seed pairs (dense i, pruned i) differ on 1 of 3 examples each: churn 2/6. The two dense
+    models differ on example 2: baseline 1/3. No seed pair: NaN."""
+    dense, pruned = np.array([[0, 1, 1], [0, 1, 0]]), np.array([[1, 1, 1], [0, 0, 0]])
+    assert churn(SINGLE_LABEL, dense, pruned, paired=2) == pytest.approx((1 / 3, 1 / 3))
+    assert math.isnan(churn(SINGLE_LABEL, dense, pruned, paired=0)[0])
+    multi_dense = np.array([[[1, 0], [0, 1]], [[1, 0], [0, 0]]], dtype=bool)
+    multi_pruned = np.array([[[1, 1], [0, 1]], [[1, 0], [0, 0]]], dtype=bool)
+    assert churn(MULTI_LABEL, multi_dense, multi_pruned, paired=2) == pytest.approx((1 / 4, 1 / 2))
+
+
+def test_jensen_shannon_divergence_by_hand():
+    """P = [1/2, 1/2], Q = [1, 0]: M = [3/4, 1/4]; KL(P||M) = 0.20752, KL(Q||M) = 0.41504 bits."""
+    assert js_divergence([0.5, 0.5], [1.0, 0.0]) == pytest.approx(0.311278, abs=1e-6)
+    assert js_divergence([0.2, 0.8], [0.2, 0.8]) == 0.0 and js_divergence([1.0, 0.0], [0.0, 1.0]) == 1.0
+
+
+def test_probability_loyalty_by_hand():
+    """Dense model 0 softmax [1/2, 1/2] (logits 0, 0), its pruned model [1, 0] in effect (logits 50,
+    0): loyalty 1 - 0.311278. Dense model 1 equals its pruned model: loyalty 1. Mean 0.844361.
+    The two dense models differ as [1/2, 1/2] vs [1, 0]: baseline 0.688722."""
+    dense = np.array([[[0.0, 0.0]], [[50.0, 0.0]]])
+    pruned = np.array([[[50.0, 0.0]], [[50.0, 0.0]]])
+    pair, baseline = probability_loyalty(SINGLE_LABEL, dense, pruned, paired=2)
+    assert pair == pytest.approx(1 - 0.311278 / 2, abs=1e-6) and baseline == pytest.approx(1 - 0.311278, abs=1e-6)
+    multi = probability_loyalty(MULTI_LABEL, np.zeros((2, 1, 2)), np.zeros((2, 1, 2)), paired=2)
+    assert multi == (1.0, 1.0)
+
+
+def test_taxicab_by_hand():
+    """Dense votes [3, 1] of 4 models, pruned [0, 2] of 2: |3/4 - 0| + |1/4 - 1| = 1.5."""
+    assert taxicab(np.array([[3, 1]]), np.array([[0, 2]]), 4, 2).tolist() == [1.5]
+    assert taxicab(np.array([[2, 2, 0]]), np.array([[1, 1, 0]]), 4, 2).tolist() == [0.0]
+
+
+# ---------------------------------------------------------------------------------------------
+# degenerate models and populations
+
+
+def test_degenerate_single_label_models():
+    """Balanced gold labels (majority baseline 0.5). Model 0 answers 1 for 99 of 100 examples
+    (collapsed); model 1 is right on 50 (no better than the baseline); model 2 on 60 with mixed
+    answers (fine). 2 of 3 are degenerate: the population is."""
+    labels = np.array([0, 1] * 50)
+    collapsed = np.ones(100, dtype=int)
+    collapsed[0] = 0
+    chance = np.array([0, 0, 1, 1] * 25)
+    decent = labels.copy()
+    decent[:40] = 1 - decent[:40]
+    result = degeneracy(SINGLE_LABEL, np.stack([collapsed, chance, decent]), labels)
+    assert result.baseline == 0.5 and result.constant_share.tolist() == [0.99, 0.5, 0.5]
+    assert result.score.tolist() == pytest.approx([0.51, 0.5, 0.6])
+    assert result.degenerate.tolist() == [True, True, False] and result.population_degenerate
+    assert "99.0% of the test examples" in result.reason(0)
+
+
+def test_degenerate_multi_label_models():
+    """Gold sets {0}, {0}, {1}, {0, 1}: the most frequent is {0}, whose constant answer scores
+    macro-F1 (F1 class 0 = 2·3/(4+3) = 6/7, class 1 = 0) / 2 = 3/7. A model that answers the
+    empty set everywhere is degenerate; one that answers the gold sets is not."""
+    labels = np.array([[1, 0], [1, 0], [0, 1], [1, 1]], dtype=np.int8)
+    empty = np.zeros((4, 2), dtype=bool)
+    result = degeneracy(MULTI_LABEL, np.stack([empty, labels.astype(bool)]), labels)
+    assert result.baseline == pytest.approx(3 / 7)
+    assert result.constant_share.tolist() == [1.0, 0.5] and result.degenerate.tolist() == [True, False]
+    assert not result.population_degenerate  # 1 of 2 is not more than half
