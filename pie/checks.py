@@ -11,6 +11,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from pie.branching import branch_config, rewinds_to_init
+from pie.pruning.nm import check_nm
 from pie.pruning.schedules import Schedule, check_sparsity
 from pie.pruning.structured import check_structured
 from pie.runs.discovery import find_dense_run
@@ -41,9 +42,11 @@ def check_pruning(cfg: DictConfig, schedule: Schedule) -> None:
         raise ValueError(f"pruning={pruning.name} has no score function")
     if pruning.get("structured"):
         check_structured(pruning.structured.importance, pruning.structured.sparsity_of)
-    if pruning.get("structured") and pruning.scope != "layerwise":
+    if pruning.get("nm"):
+        check_nm(pruning.nm.n, pruning.nm.m, schedule.final_sparsity)
+    if (pruning.get("structured") or pruning.get("nm")) and pruning.scope != "layerwise":
         raise ValueError(
-            f"pruning={pruning.name} removes the same fraction of units from every layer, "
+            f"pruning={pruning.name} chooses within each layer (structured units) or each group of m weights (N:M), "
             f"so pruning.scope must be layerwise, got {pruning.scope!r}; drop the pruning.scope override"
         )
 

@@ -20,6 +20,7 @@ from torch import nn
 
 from pie.pruning.gradients import accumulate_gradients
 from pie.pruning.masks import full_masks, prune_to_sparsity, sparsity_report
+from pie.pruning.nm import linear_weights, nm_masks
 from pie.pruning.schedules import BEFORE_TRAINING, PruningStep, Schedule
 from pie.pruning.scores import ScoreInputs
 
@@ -216,3 +217,18 @@ class PruningCallback(ScheduledPruning):
         self.generator.set_state(state_dict["generator"])
         self.rewind_state = state_dict["rewind_state"]
 
+
+class NMPruningCallback(PruningCallback):
+    """N:M semi-structured masks (pie.pruning.nm) on the prunable nn.Linear weights: each prune to
+    sparsity s zeroes round(s * m) of every m consecutive inputs, with any score and schedule of
+    PruningCallback (the pattern is per group, so there is no scope)."""
+
+    def __init__(self, schedule: Schedule, score: Scorer, selection: Selection, m: int, **kwargs):
+        super().__init__(schedule, score, selection, scope="layerwise", **kwargs)
+        self.m = int(m)
+
+    def _select(self, network: nn.Module) -> dict[str, nn.Parameter]:
+        return linear_weights(network, super()._select(network), self.m)
+
+    def _new_masks(self, scores: Mapping[str, torch.Tensor], sparsity: float) -> dict[str, torch.Tensor]:
+        return nm_masks(scores, self.masks, sparsity, self.m)
