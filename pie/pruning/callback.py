@@ -1,6 +1,8 @@
 """The Lightning callbacks that apply a pruning method on its schedule; the science lives in the
 pure modules. `ScheduledPruning` steps the schedule (before training, at epoch ends, or after
-optimizer steps) and reports what was achieved; `PruningCallback` prunes with masks.
+optimizer steps), takes the rewind snapshot and reports what was achieved; `PruningCallback`
+prunes with masks, `NMPruningCallback` with N:M masks (pie.pruning.structured_callback removes
+units instead).
 
 Masks are enforced without re-parametrisation: masked gradients are zeroed before clipping and
 the optimizer step, and masked weights are re-zeroed after every step, so checkpoints hold plain

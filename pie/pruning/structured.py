@@ -46,7 +46,7 @@ class Units:
     (one for a BERT layer's heads; layers x directions for an LSTM, whose hidden size is one
     number), and what removing units deletes."""
 
-    name: str  # e.g. "encoder.layer.0.heads"
+    name: str  # e.g. "model.bert.encoder.layer.0.heads"
     family: str  # "heads", "ffn", "mlp" or "lstm": structure_of lists the counts per family
     rows: int = 1
 
@@ -70,12 +70,13 @@ class DependencyGroup(Units):
     """Units whose weights torch-pruning's dependency graph couples with the output channels of a
     root Linear; a unit is `width` consecutive channels (a head's head_size, else 1). The graph
     must couple exactly `outputs` (output rows) and `inputs` (input columns), else the model is
-    wired in a way this code does not know and nothing is removed."""
+    wired in a way this code does not know and is refused."""
 
     def __init__(self, name: str, family: str, graph, root: nn.Linear, width: int, names: Mapping[nn.Module, str],
                  outputs: Sequence[nn.Linear], inputs: Sequence[nn.Linear], after: Callable[[], None] | None = None):
         self.name, self.family, self.graph, self.root, self.width = name, family, graph, root, width
         self.names, self.after = names, after
+        self.order = {module: i for i, module in enumerate(names)}
         members = self._members(self._group(range(root.out_features)))
         found = ({m for m, out, _ in members if out}, {m for m, out, _ in members if not out})
         if found != (set(outputs), set(inputs)):
@@ -101,8 +102,7 @@ class DependencyGroup(Units):
             for item in group.items
             if isinstance(item.dep.target.module, nn.Linear)
         ]
-        order = {module: i for i, module in enumerate(self.names)}
-        return sorted(members, key=lambda m: (not m[1], order.get(m[0], len(order))))
+        return sorted(members, key=lambda m: (not m[1], self.order.get(m[0], len(self.order))))
 
     def count(self) -> int:
         return self.root.out_features // self.width
@@ -163,12 +163,9 @@ class LSTMHiddenUnits(Units):
     def _readers(self, layer: int) -> list[tuple[str, nn.Parameter]]:
         """The weights that read layer `layer`'s hidden states as input columns."""
         if layer + 1 < self.lstm.num_layers:
-            return [(f"{self._name(self.lstm)}.weight_ih_{self._suffix(layer + 1, d)}", self._parameter("weight_ih", layer + 1, d))
+            return [(f"{self.names[self.lstm]}.weight_ih_{self._suffix(layer + 1, d)}", self._parameter("weight_ih", layer + 1, d))
                     for d in range(self.directions)]
-        return [(f"{self._name(self.consumer)}.weight", self.consumer.weight)]
-
-    def _name(self, module: nn.Module) -> str:
-        return self.names[module]
+        return [(f"{self.names[self.consumer]}.weight", self.consumer.weight)]
 
     def squares(self) -> torch.Tensor:
         hidden = self.count()
@@ -187,7 +184,7 @@ class LSTMHiddenUnits(Units):
         return torch.stack(rows)
 
     def governs(self) -> list[Governed]:
-        prefix = self._name(self.lstm)
+        prefix = self.names[self.lstm]
         governed = []
         for layer in range(self.lstm.num_layers):
             for direction in range(self.directions):
