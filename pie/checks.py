@@ -16,7 +16,9 @@ from omegaconf.errors import OmegaConfBaseException
 
 from pie.branching import branch_config, rewinds_to_init
 from pie.errors import ConfigError, UserError
+from pie.pruning.nm import check_nm
 from pie.pruning.schedules import Schedule, check_sparsity
+from pie.pruning.structured import check_structured
 from pie.runs.discovery import find_dense_run
 from pie.runs.identity import DENSE, config_keys
 from pie.runs.manifest import Run
@@ -42,14 +44,17 @@ def build_schedule(cfg: DictConfig) -> Schedule:
 
 
 def check_pruning(cfg: DictConfig, schedule: Schedule) -> None:
-    if schedule.steps and cfg.pruning.score is None and not cfg.pruning.get("structured"):
-        raise ValueError(f"pruning={cfg.pruning.name} has no score function")
-    if cfg.pruning.get("structured") and cfg.pruning.get("rewind_step") is not None:
-        raise ValueError("structured pruning cannot rewind (the shapes change); set pruning.rewind_step=null")
-    if cfg.pruning.get("structured") and schedule.steps and cfg.model.name != "bert":
+    pruning = cfg.pruning
+    if schedule.steps and pruning.score is None and not pruning.get("structured"):
+        raise ValueError(f"pruning={pruning.name} has no score function")
+    if pruning.get("structured"):
+        check_structured(pruning.structured.importance, pruning.structured.sparsity_of)
+    if pruning.get("nm"):
+        check_nm(pruning.nm.n, pruning.nm.m, schedule.final_sparsity)
+    if (pruning.get("structured") or pruning.get("nm")) and pruning.scope != "layerwise":
         raise ValueError(
-            f"pruning={cfg.pruning.name} removes attention heads and FFN neurons of BERT-family models only, "
-            f"not model={cfg.model.name}; prune it with an unstructured method (e.g. pruning=imp_ft)"
+            f"pruning={pruning.name} chooses within each layer (structured units) or each group of m weights (N:M), "
+            f"so pruning.scope must be layerwise, got {pruning.scope!r}; drop the pruning.scope override"
         )
 
 

@@ -61,33 +61,36 @@ def test_rewinding_branch_starts_from_the_dense_initialisation(dense_sweep):
     assert manifest.pruning.rewind_step == 0 and manifest.pruning.method == "imp_wr-branch"
 
 
-@pytest.mark.parametrize("pruning", ["imp_ft", "iibp_ft", "rp_ai"])
-def test_pruned_checkpoint_reloads_bit_identical(pruning, tmp_path):
+@pytest.mark.parametrize("pruning, sparsity", [("imp_ft", 0.7), ("iibp_ft", 0.7), ("rp_ai", 0.7), ("nm_imp_ft", 0.5)])
+def test_pruned_checkpoint_reloads_bit_identical(pruning, sparsity, tmp_path):
     """Weights + masks saved at the end reload into a rebuilt network and reproduce the test logits."""
     from pie.training import train
 
-    manifest = train(compose_train([*TINY, f"pruning={pruning}", "sparsity=0.7"], tmp_path))
+    manifest = train(compose_train([*TINY, f"pruning={pruning}", f"sparsity={sparsity}"], tmp_path))
     run = Run(tmp_path / "run", manifest)
     parts, masks = restore(run)
-    assert masks and all(abs((~m).float().mean().item() - 0.7) <= 0.01 for m in masks.values())
+    assert masks and all(abs((~m).float().mean().item() - sparsity) <= 0.01 for m in masks.values())
     logits = parts.module.predict_logits(parts.datamodule.ordered_dataloader("test"))
     assert np.array_equal(logits, load_logits([run], "test_final").logits[0])
 
 
-def test_structured_bert_run_reloads_bit_identical(tmp_path):
-    """Structured heads/FFN pruning through train.py: fewer parameters, and the saved run reloads."""
+@pytest.mark.parametrize("model, pruning", [("bert", "structured_ft"), ("bilstm", "structured_imp_wr")])
+def test_structured_run_reloads_bit_identical(model, pruning, tmp_path):
+    """Structured pruning through train.py: fewer parameters, and the saved run reloads (the
+    manifest's structure reshapes a freshly built network before its weights load)."""
     from test_bert import write_tiny_checkpoint
 
     from pie.training import train
 
-    checkpoint = write_tiny_checkpoint(tmp_path / "ckpt")
-    manifest = train(compose_train(
-        [*TINY, "model=bert", f"model.checkpoint={checkpoint}", "pruning=structured_ft", "sparsity=0.5",
-         "dataset.max_train_examples=32", "dataset.max_eval_examples=16", "dataset.max_length=32"], tmp_path))
-    pruning = manifest.pruning
-    assert pruning.structure == {"heads": [1, 1], "ffn": [32, 32]}
-    assert pruning.steps[0]["parameters_after"] < pruning.steps[0]["parameters_before"]
+    extra = ["model=bert", f"model.checkpoint={write_tiny_checkpoint(tmp_path / 'ckpt')}", "dataset.max_train_examples=32",
+             "dataset.max_eval_examples=16", "dataset.max_length=32"] if model == "bert" else []
+    manifest = train(compose_train([*TINY, *extra, f"pruning={pruning}", "sparsity=0.5"], tmp_path))
+    pruning_info = manifest.pruning
+    if model == "bert":  # 17,408 prunable weights: one head of two and 36 of 64 neurons per layer are half
+        assert pruning_info.structure == {"heads": [1, 1], "ffn": [28, 28]} and pruning_info.achieved_prunable == 0.5
+    assert pruning_info.steps[-1]["parameters_after"] < pruning_info.steps[0]["parameters_before"]
     run = Run(tmp_path / "run", manifest)
     parts, _ = restore(run)
+    assert sum(p.numel() for p in parts.network.parameters()) == pruning_info.model_parameters
     logits = parts.module.predict_logits(parts.datamodule.ordered_dataloader("test"))
     assert np.array_equal(logits, load_logits([run], "test_final").logits[0])

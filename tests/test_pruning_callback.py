@@ -3,6 +3,7 @@ schedules, rewinding (to initialisation and late), impact and random scores, its
 
 from __future__ import annotations
 
+import copy
 import functools
 import io
 import warnings
@@ -365,3 +366,54 @@ def test_state_dict_round_trip_with_rewind_state():
     fresh.load_state_dict(pruner.state_dict())
     for k, v in observer.initial.items():
         assert torch.equal(fresh.rewind_state[k], v)
+
+
+def _fit_structured(rewind_step, steps):
+    """A tiny BiLSTM (hidden 6, MLP 5-4) pruned with random unit importance (seed 3); returns the
+    network's weights at the start and at the end."""
+    from pie.models.bilstm import BiLSTMClassifier
+    from pie.pruning.schedules import PruningStep, Schedule
+    from pie.pruning.structured_callback import StructuredPruningCallback
+
+    torch.manual_seed(0)
+    network = BiLSTMClassifier(torch.randn(20, 8).numpy(), num_classes=2, hidden_size=6, mlp_sizes=(5, 4))
+    initial = copy.deepcopy(network)
+    schedule = Schedule(steps=tuple(PruningStep(after_epoch=e, sparsity=s) for e, s in steps), max_epochs=steps[-1][0] + 1)
+    select = functools.partial(selection.by_patterns, include=["weight"], exclude=["embed", "classifier"])
+    pruner = StructuredPruningCallback(schedule, select, importance="random", rewind_step=rewind_step, random_seed=3)
+    trainer = L.Trainer(accelerator="cpu", devices=1, max_epochs=schedule.max_epochs, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0, callbacks=[pruner])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(Classifier(network, functools.partial(torch.optim.Adam, lr=1e-2), num_classes=2), datamodule=TinyDataModule())
+    return initial, network, pruner
+
+
+def test_structured_rewinding_leaves_the_kept_units_at_their_initial_weights():
+    """Two prunes, each at the end of an epoch, rewinding: the last epoch ends with its prune, so
+    the final weights are the initial network cut to the same units, drawn from the same seeded
+    generator, bit for bit (the first prune's rewind snapshot was cut along with the network)."""
+    from pie.pruning.structured import counts, importance, prune_units, structural_units
+
+    initial, network, pruner = _fit_structured(rewind_step=0, steps=[(0, 0.3), (1, 0.5)])
+    generator = torch.Generator().manual_seed(3)
+    for step in pruner.history:
+        units = structural_units(initial)
+        scores = importance(units, "random", generator)
+        prune_units(units, {u.name: n for u, n in zip(units, _counts(step["structure"]))}, scores)
+    final, expected = network.state_dict(), initial.state_dict()
+    assert counts(structural_units(network)) == counts(structural_units(initial))
+    assert all(torch.equal(final[name], expected[name]) for name in final)
+    first, second = (step["prunable"] for step in pruner.history)
+    assert 0 < first < second and abs(second - 0.5) <= 0.02
+
+
+def _counts(structure):
+    """Unit counts in structural_units order (lstm, then each MLP layer) from a BiLSTM structure."""
+    return [*structure["lstm"], *structure["mlp"]]
+
+
+def test_structured_fine_tuning_trains_the_kept_units_on():
+    initial, network, pruner = _fit_structured(rewind_step=None, steps=[(0, 0.5), (1, 0.5)])
+    assert len(pruner.history) == 2 and pruner.history[1]["parameters_after"] == pruner.history[1]["parameters_before"]
+    assert not torch.equal(network.classifier.bias, initial.classifier.bias)

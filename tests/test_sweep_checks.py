@@ -18,7 +18,10 @@ def _launched(root) -> list:
     (["seed=0,1", "pruning=imp_ft", "sparsity=0.5,1.5"], ["2 of 4 jobs", "seed=0 pruning=imp_ft sparsity=1.5", "sparsity must be in [0, 1), got 1.5"]),
     (["seed=0", "threshold.tune_on=validation,last"], ["1 of 2 jobs", "threshold.tune_on must be one of validation, train_epoch, got 'last'"]),
     (["seed=0", "model=bert", "model.checkpoint=/no/such/bert"], ["1 of 1 jobs", "model.checkpoint=/no/such/bert: no such directory"]),
-    (["seed=0", "pruning=structured_ft", "sparsity=0.5", "pruning.rewind_step=0"], ["structured pruning cannot rewind"]),
+    (["seed=0", "pruning=structured_ft", "sparsity=0.5", "pruning.structured.importance=taylor"],
+     ["pruning.structured.importance must be one of magnitude, random, got 'taylor'"]),
+    (["seed=0", "pruning=nm_ft", "sparsity=0,0.5,0.9"], ["1 of 3 jobs", "pruning.nm.n=2, pruning.nm.m=4 keeps 2 of every 4 weights, so sparsity must be 0.5"]),
+    (["seed=0", "pruning=structured_imp_ft", "sparsity=0.5", "pruning.scope=global"], ["pruning.scope must be layerwise, got 'global'"]),
 ])
 def test_train_sweep_with_a_bad_job_launches_nothing(overrides, messages, tmp_path):
     result = run_cli("train.py", "-m", "name=bad", *overrides, *TINY, cwd=tmp_path)

@@ -1,5 +1,5 @@
-"""Pruning as pure functions (scores, masks, schedules, parameter selection) plus one thin
-Lightning callback that applies them during training."""
+"""Pruning as pure functions (scores, masks, N:M masks, structured units, schedules, parameter
+selection) plus thin Lightning callbacks that apply them during training."""
 
 from pie.pruning.masks import MaskSet, prune_to_sparsity, sparsity_report
 from pie.pruning.schedules import PruningStep, Schedule, per_step_rate

@@ -1,6 +1,8 @@
 """The Lightning callbacks that apply a pruning method on its schedule; the science lives in the
 pure modules. `ScheduledPruning` steps the schedule (before training, at epoch ends, or after
-optimizer steps) and reports what was achieved; `PruningCallback` prunes with masks.
+optimizer steps), takes the rewind snapshot and reports what was achieved; `PruningCallback`
+prunes with masks, `NMPruningCallback` with N:M masks (pie.pruning.structured_callback removes
+units instead).
 
 Masks are enforced without re-parametrisation: masked gradients are zeroed before clipping and
 the optimizer step, and masked weights are re-zeroed after every step, so checkpoints hold plain
@@ -20,6 +22,7 @@ from torch import nn
 
 from pie.pruning.gradients import accumulate_gradients
 from pie.pruning.masks import full_masks, prune_to_sparsity, sparsity_report
+from pie.pruning.nm import linear_weights, nm_masks
 from pie.pruning.schedules import BEFORE_TRAINING, PruningStep, Schedule
 from pie.pruning.scores import ScoreInputs
 
@@ -29,26 +32,42 @@ Selection = Callable[[nn.Module], Mapping[str, nn.Parameter]]
 Scorer = Callable[[Mapping[str, torch.Tensor], ScoreInputs], Mapping[str, torch.Tensor]]
 
 
-def _clone_state(network: nn.Module) -> dict[str, torch.Tensor]:
+def clone_state(network: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in network.state_dict().items()}
 
 
 class ScheduledPruning(L.Callback):
     """Calls `_prune(step, trainer, pl_module)` at each step of the schedule that falls before
     training or at an epoch's end, once; `history` keeps one entry per prune (the manifest's
-    per-step record). Subclasses add pruning after optimizer steps where they support it."""
+    per-step record). Subclasses add pruning after optimizer steps where they support it.
 
-    def __init__(self, schedule: Schedule, random_seed: int = 0):
+    :param rewind_step: None = fine-tune after each prune; 0 = rewind to the weights at the start
+        of training; k > 0 = rewind to the weights after k optimizer steps (`rewind_state` is
+        captured then, and `_rewind_weights` loads it).
+    :param rewind_state: weights to rewind to, given explicitly (prune.py branches rewind to the
+        dense run's initialisation, not to the weights they start from).
+    """
+
+    def __init__(self, schedule: Schedule, random_seed: int = 0, rewind_step: int | None = None,
+                 rewind_state: Mapping[str, torch.Tensor] | None = None):
         self.schedule = schedule
         self.random_seed = int(random_seed)
         self.generator = torch.Generator().manual_seed(self.random_seed)
         self.history: list[dict] = []
         self.masks: dict[str, torch.Tensor] = {}
+        self.rewind_step = rewind_step
+        self.rewind_state = dict(rewind_state) if rewind_state is not None else None
 
     def on_train_start(self, trainer, pl_module) -> None:
+        if self.rewind_step == 0 and self.rewind_state is None:
+            self.rewind_state = clone_state(pl_module.network)
         step = self.schedule.step_after(BEFORE_TRAINING)
         if step is not None and not self.history:
             self._prune(step, trainer, pl_module)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.rewind_step and self.rewind_state is None and trainer.global_step == self.rewind_step:
+            self.rewind_state = clone_state(pl_module.network)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         step = self.schedule.step_after(trainer.current_epoch)
@@ -57,6 +76,14 @@ class ScheduledPruning(L.Callback):
 
     def _prune(self, step: PruningStep, trainer, pl_module) -> None:
         raise NotImplementedError
+
+    def _rewind_weights(self, pl_module) -> None:
+        """Load the weights to rewind to (the optimizer is the caller's to rebuild)."""
+        if self.rewind_state is None:
+            raise RuntimeError(
+                f"cannot rewind to step {self.rewind_step}: training has not reached it before the first prune"
+            )
+        pl_module.network.load_state_dict(self.rewind_state)
 
     def report(self, network: nn.Module) -> dict:
         """What the method achieved, for the manifest (besides target and steps)."""
@@ -68,12 +95,9 @@ class ScheduledPruning(L.Callback):
 
 
 class PruningCallback(ScheduledPruning):
-    """Prune `pl_module.network` on `schedule` with `score` over `selection`, in `scope`.
+    """Prune `pl_module.network` on `schedule` with `score` over `selection`, in `scope`, fine-tuning
+    or rewinding after each prune (`rewind_step`, `rewind_state`: see ScheduledPruning).
 
-    :param rewind_step: None = fine-tune after each prune; 0 = rewind to the weights at the start
-        of training; k > 0 = rewind to the weights after k optimizer steps.
-    :param rewind_state: weights to rewind to, given explicitly (prune.py branches rewind to the
-        dense run's initialisation, not to the weights they start from).
     :param gradients: for impact scores, `samples` (training examples whose mean-loss gradient
         scores the weights, default 100) and `mode` (how it is taken, see pie.pruning.gradients).
     """
@@ -89,15 +113,13 @@ class PruningCallback(ScheduledPruning):
         gradients: Mapping | None = None,
         random_seed: int = 0,
     ):
-        super().__init__(schedule, random_seed)
+        super().__init__(schedule, random_seed, rewind_step, rewind_state)
         self.score, self.selection, self.scope = score, selection, scope
-        self.rewind_step = rewind_step
-        self.rewind_state = dict(rewind_state) if rewind_state is not None else None
         self.gradient_samples, self.gradient_mode = int((gradients or {}).get("samples", 100)), (gradients or {}).get("mode", "eval")
         self.params: dict[str, nn.Parameter] = {}
 
     def setup(self, trainer, pl_module, stage: str) -> None:
-        self.params = dict(self.selection(pl_module.network))
+        self.params = self._select(pl_module.network)
         if not self.masks:
             self.masks = full_masks(self.params)
 
@@ -111,8 +133,6 @@ class PruningCallback(ScheduledPruning):
                 "pruning.schedule.end_step or train longer"
             )
         self.masks = {n: m.to(self.params[n].device) for n, m in self.masks.items()}
-        if self.rewind_step == 0 and self.rewind_state is None:
-            self.rewind_state = _clone_state(pl_module.network)
         super().on_train_start(trainer, pl_module)
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
@@ -122,8 +142,7 @@ class PruningCallback(ScheduledPruning):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self.apply_masks()
-        if self.rewind_step and self.rewind_state is None and trainer.global_step == self.rewind_step:
-            self.rewind_state = _clone_state(pl_module.network)
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
         step = self.schedule.step_at(trainer.global_step)
         if step is not None and not any(h.get("after_step") == step.after_step for h in self.history):
             self._prune(step, trainer, pl_module)
@@ -149,7 +168,7 @@ class PruningCallback(ScheduledPruning):
     def _prune(self, step: PruningStep, trainer, pl_module) -> None:
         scores = self.score(self.params, self._score_inputs(trainer, pl_module))
         with torch.no_grad():
-            self.masks = prune_to_sparsity(scores, self.masks, step.sparsity, self.scope)
+            self.masks = self._new_masks(scores, step.sparsity)
             if self.rewind_step is not None:
                 self._rewind(trainer, pl_module)
             self.apply_masks()
@@ -162,12 +181,16 @@ class PruningCallback(ScheduledPruning):
             step.sparsity, report["prunable"], report["model"], ", rewound" if self.rewind_step is not None else "",
         )
 
+    def _select(self, network: nn.Module) -> dict[str, nn.Parameter]:
+        """The parameters this method masks."""
+        return dict(self.selection(network))
+
+    def _new_masks(self, scores: Mapping[str, torch.Tensor], sparsity: float) -> dict[str, torch.Tensor]:
+        """The masks of a prune to cumulative `sparsity`, from the current ones."""
+        return prune_to_sparsity(scores, self.masks, sparsity, self.scope)
+
     def _rewind(self, trainer, pl_module) -> None:
-        if self.rewind_state is None:
-            raise RuntimeError(
-                f"cannot rewind to step {self.rewind_step}: training has not reached it before the first prune"
-            )
-        pl_module.network.load_state_dict(self.rewind_state)
+        self._rewind_weights(pl_module)
         trainer.strategy.setup_optimizers(trainer)
 
     def report(self, network: nn.Module) -> dict:
@@ -195,3 +218,19 @@ class PruningCallback(ScheduledPruning):
         self.history = list(state_dict["history"])
         self.generator.set_state(state_dict["generator"])
         self.rewind_state = state_dict["rewind_state"]
+
+
+class NMPruningCallback(PruningCallback):
+    """N:M semi-structured masks (pie.pruning.nm) on the prunable nn.Linear weights: each prune to
+    sparsity s zeroes round(s * m) of every m consecutive inputs, with any score and schedule of
+    PruningCallback (the pattern is per group, so there is no scope)."""
+
+    def __init__(self, schedule: Schedule, score: Scorer, selection: Selection, m: int, **kwargs):
+        super().__init__(schedule, score, selection, scope="layerwise", **kwargs)
+        self.m = int(m)
+
+    def _select(self, network: nn.Module) -> dict[str, nn.Parameter]:
+        return linear_weights(network, super()._select(network), self.m)
+
+    def _new_masks(self, scores: Mapping[str, torch.Tensor], sparsity: float) -> dict[str, torch.Tensor]:
+        return nm_masks(scores, self.masks, sparsity, self.m)

@@ -101,7 +101,7 @@ class ModelInfo:
 @dataclass(frozen=True)
 class PruningInfo:
     """The method and what it achieved: sparsity of the prunable set and of the whole model, per
-    tensor and per step (unstructured), or the pruned shape (structured)."""
+    step, per tensor (masks) and the pruned shape (structured)."""
 
     method: str  # population label: "dense", the preset's name, with "-global" / "-branch"
     name: str
