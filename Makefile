@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 WEKA_DIR := $(or $(PIE_CACHE_DIR),.cache/pie)/weka
 
-.PHONY: help setup demo demo-multilabel weka-data test test-fast bench bench-launchers bench-structured slurm-up slurm-down clean
+.PHONY: help setup demo demo-bert demo-compare demo-multilabel weka-data test test-fast bench bench-launchers bench-structured slurm-up slurm-down clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -27,6 +27,15 @@ demo: setup  ## the offline demo study: 10 seeds x (dense, 0.5, 0.9, 0.99), then
 	$(BIN)/python train.py -m experiment=demo && \
 	$(BIN)/python identify_pies.py multirun/demo --min-seeds 10 --out results/demo && \
 	echo "demo wall time: $$(( $$(date +%s) - start )) s"
+
+demo-bert: setup  ## the BERT demo: MiniLM on the demo data, 8 seeds x (dense, MP-AI 0.5, 0.9), then identify_pies (~12 min)
+	@start=$$(date +%s); \
+	$(BIN)/python train.py -m experiment=demo_bert && \
+	$(BIN)/python identify_pies.py multirun/demo_bert --min-seeds 8 --out results/demo_bert && \
+	echo "BERT demo wall time: $$(( $$(date +%s) - start )) s"
+
+demo-compare: setup  ## the BiLSTM and the BERT demo in one report (run make demo and make demo-bert first)
+	$(BIN)/python identify_pies.py multirun/demo multirun/demo_bert --min-seeds 8 --out results/demo_compare
 
 weka-data:  ## the Reuters corn/grain ARFF files (multi-label demo data) from Debian's weka package, unpacked, not installed
 	@if [ -f $(WEKA_DIR)/usr/share/doc/weka/examples/ReutersCorn-train.arff ]; then echo "weka data in $(WEKA_DIR)"; else \

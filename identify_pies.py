@@ -25,6 +25,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--skip-bad", action="store_true",
                         help="exclude runs whose prediction files fail their manifest checks (listed in excluded_runs.csv "
                              "and report.html) instead of refusing")
+    parser.add_argument("--pie-set", default="modal", choices=["modal", "robust"],
+                        help="the PIEs that A3, A4, A6 and A7 study: modal (the paper's) or robust (a PIE in at least "
+                             "--robust-level of the seed draws)")
+    parser.add_argument("--robust-level", type=float, default=0.9, help="confidence of a robust PIE (default 0.9)")
+    parser.add_argument("--noise-draws", type=int, default=200,
+                        help="repeated draws of disjoint sub-populations for the seed-noise null and the confidence (default 200)")
+    parser.add_argument("--degenerate-share", type=float, default=0.99,
+                        help="a model that gives one decision to this share of the test examples is degenerate (default 0.99)")
+    parser.add_argument("--exclude-degenerate", action="store_true",
+                        help="leave degenerate models out before the populations form (listed like --skip-bad)")
     parser.add_argument("--wandb", action="store_true", help="also log tables and plots to a W&B run (offline unless WANDB_MODE says otherwise)")
     return parser.parse_args(argv)
 
@@ -49,19 +59,24 @@ def main(argv=None) -> int:
     offline_defaults()
     quiet_libraries()
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
+    from pie.analysis.options import AnalysisOptions
     from pie.identify import identify
 
     out = Path(args.out) if args.out else default_out(args.sweeps[0])
     writable(out)
+    options = AnalysisOptions(tie=args.tie, n_boot=args.bootstrap, pie_set=args.pie_set, robust_level=args.robust_level,
+                              noise_repeats=args.noise_draws, degenerate_share=args.degenerate_share)
     try:
-        result = identify(args.sweeps, out, min_seeds=args.min_seeds, tie=args.tie, split=args.split, seed=args.seed,
-                          n_boot=args.bootstrap, with_texts=not args.no_texts, wandb=args.wandb, skip_bad=args.skip_bad)
+        result = identify(args.sweeps, out, min_seeds=args.min_seeds, split=args.split, seed=args.seed,
+                          with_texts=not args.no_texts, wandb=args.wandb, skip_bad=args.skip_bad,
+                          exclude_degenerate=args.exclude_degenerate, options=options)
     except UserError as error:
         fail("identify_pies.py", str(error))
     print(result.paths["summary_md"].read_text())
-    if args.skip_bad:
+    flags = [flag for flag, given in (("--skip-bad", args.skip_bad), ("--exclude-degenerate", args.exclude_degenerate)) if given]
+    if flags:
         excluded = len({b.run for b in result.excluded_runs})
-        print(f"excluded runs (--skip-bad): {excluded}, listed in {result.paths['excluded_runs_csv']}")
+        print(f"excluded runs ({', '.join(flags)}): {excluded}, listed in {result.paths['excluded_runs_csv']}")
     print(f"report: {result.paths['report']}")
     print(f"tables and plots: {out}/ ({len(result.tables)} tables, {sum(1 for p in result.paths.values() if p.suffix == '.png')} plots)")
     return 0

@@ -9,6 +9,7 @@ before anything is computed.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections import defaultdict
@@ -19,17 +20,17 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from pie.analysis.degenerate import degeneracy
+from pie.analysis.options import AnalysisOptions
 from pie.analysis.pair import DenseTrain, PairInputs, SplitArrays, analyse_pair, dense_summary, el2n_bins
 from pie.analysis.tables import PAIR_FRAMES, assemble
 from pie.data.texts import dataset_texts
-from pie.pies.modal import TIE_RULES
 from pie.reporting.outputs import write_outputs
 from pie.errors import ConfigError
-from pie.runs.discovery import NoRuns, PopulationLogits, discover
+from pie.runs.discovery import NoRuns, discover
 from pie.runs.manifest import PopulationKey
-from pie.runs.populations import PopulationError, PopulationReader, exclude_bad, files_to_read, group_populations, pair_with_dense
-from pie.runs.predictions import BadPredictionFile
-from pie.runs.validation import BadFile, BadPredictionFiles, check_files
+from pie.runs.populations import PopulationReader, exclude_runs, files_to_read, group_populations, pair_with_dense
+from pie.runs.validation import RERUN, BadFile, BadPredictionFiles, check_files
 
 log = logging.getLogger(__name__)
 SPLITS = ("test", "validation", "train")
@@ -49,47 +50,29 @@ def _identity(key: PopulationKey) -> dict:
     return {"dataset": key.dataset, "model": key.model, "method": key.method, "sparsity": key.sparsity, "model_key": key.model_key}
 
 
-def _pair(dense: PopulationLogits, pruned: PopulationLogits, what: str) -> tuple[SplitArrays, tuple[int, ...]]:
-    if not dense.same_examples(pruned):
-        raise PopulationError(f"the dense and pruned populations predict different examples for {what}; they must share one dataset")
-    return SplitArrays.aligned(dense, pruned, dense.labels)
-
-
-def _train_inputs(read: PopulationReader, dense_key, pruned_key, task, cached: dict) -> tuple[SplitArrays | None, DenseTrain | None]:
-    """Final-epoch train-split logits of both populations and the dense side of A5 (computed once
-    per dense model order), or (None, None) when not logged."""
-    try:
-        arrays, order = _pair(read(dense_key, "train_final"), read(pruned_key, "train_final"), "the train split")
-    except BadPredictionFile as error:
-        log.warning("no train-split analysis (A5) for %s: %s", pruned_key.label(), error)
-        return None, None
-    if order not in cached:
-        cached[order] = DenseTrain.of(task, arrays)
-    return arrays, cached[order]
-
-
-def _bins(read: PopulationReader, dense_key: PopulationKey, task) -> np.ndarray | None:
-    """EL2N bins of the training examples from the dense population after its first epoch."""
-    try:
-        first = read(dense_key, "train_epoch1")
-    except BadPredictionFile as error:
-        log.warning("no EL2N analysis (A5): %s", error)
-        return None
-    read.drop(dense_key, "train_epoch1")
-    return el2n_bins(task, first.logits, first.labels)
+def _degenerate(read: PopulationReader, used: list[PopulationKey], name: str, share: float) -> list[BadFile]:
+    """The degenerate runs of the used populations (pie.analysis.degenerate), as exclusions."""
+    found = []
+    for key in used:
+        population, runs = read(key, name), sorted(read.populations[key], key=lambda r: r.seed)
+        task = population.task
+        flags = degeneracy(task, task.decide(population.logits, population.thresholds), population.labels, share)
+        found += [BadFile(run.directory, str(run.paths.prediction(name).relative_to(run.directory)), flags.reason(i))
+                  for i, run in enumerate(runs) if flags.degenerate[i]]
+    return found
 
 
 def identify(
-    patterns: Sequence[str], out_dir: str | Path, min_seeds: int = 5, tie: str = "lowest", split: str = "test",
-    seed: int = 0, n_boot: int = 200, with_texts: bool = True, wandb: bool = False, cache_dir: str | Path | None = None,
-    skip_bad: bool = False,
+    patterns: Sequence[str], out_dir: str | Path, min_seeds: int = 5, split: str = "test", seed: int = 0,
+    with_texts: bool = True, wandb: bool = False, cache_dir: str | Path | None = None, skip_bad: bool = False,
+    exclude_degenerate: bool = False, options: AnalysisOptions = AnalysisOptions(),
 ) -> Identified:
     """Find every pruned population under `patterns`, its PIEs and analyses, and write them to
     `out_dir`. Raises before computing anything when the input is invalid, including any prediction
-    file that fails its manifest checks; skip_bad=True excludes those runs instead (listed in
-    excluded_runs.csv and report.html) and then requires min_seeds of the remaining runs."""
-    if tie not in TIE_RULES:
-        raise ConfigError(f"tie must be one of {', '.join(TIE_RULES)}, got {tie!r}")
+    file that fails its manifest checks; skip_bad=True excludes those runs instead, and
+    exclude_degenerate=True the degenerate models (both listed in excluded_runs.csv and
+    report.html); then min_seeds of the remaining runs are required."""
+    options.check()
     if split not in SPLITS:
         raise ConfigError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     if min_seeds < 1:
@@ -106,11 +89,16 @@ def identify(
     checked = check_files(files_to_read(populations, used, split))
     if checked.bad and not skip_bad:
         raise BadPredictionFiles(checked)
+    excluded = list(checked.bad)
     if skip_bad:
-        populations = exclude_bad(populations, used, checked, min_seeds)
-    cache_dir = Path(cache_dir or os.environ.get("PIE_CACHE_DIR", ".cache/pie"))
-    rng = np.random.default_rng(seed)
+        populations = exclude_runs(populations, used, checked.bad, min_seeds, "--skip-bad", RERUN)
     read = PopulationReader(populations, checked)
+    if exclude_degenerate:
+        degenerate = _degenerate(read, used, f"{split}_final", options.degenerate_share)
+        populations = exclude_runs(populations, used, degenerate, min_seeds, "--exclude-degenerate", "train more seeds")
+        read, excluded = PopulationReader(populations, checked), excluded + degenerate
+    cache_dir = Path(cache_dir or os.environ.get("PIE_CACHE_DIR", ".cache/pie"))
+    rng, noise_rng = np.random.default_rng(seed), np.random.default_rng([seed, 1])
     rows: dict[str, list] = defaultdict(list)
     by_dense: dict[PopulationKey, list[PopulationKey]] = defaultdict(list)
     for dense_key, pruned_key in pairs:
@@ -119,18 +107,24 @@ def identify(
     for dense_key, pruned_keys in sorted(by_dense.items()):
         dense = read(dense_key, f"{split}_final")
         task = dense.task
-        rows["summary"].append({**_identity(dense_key), **dense_summary(task, dense.logits, dense.labels, dense.thresholds, tie)})
+        rows["summary"].append({**_identity(dense_key), **dense_summary(task, dense.logits, dense.labels, dense.thresholds,
+                                                                         options.tie, options.degenerate_share)})
         texts, label_names, measures = (None, (), None)
         if with_texts:
             first = populations[dense_key][0].manifest
             texts, label_names, measures = dataset_texts(first.config["dataset"], first.dataset.fingerprint, split, cache_dir)
         setups[(dense_key.dataset, dense_key.model)] = label_names
-        bins, cached, example_ids = _bins(read, dense_key, task), {}, dense.example_ids
+        first = read.optional(read, dense_key, "train_epoch1")  # EL2N bins of the training examples (A5)
+        read.drop(dense_key, "train_epoch1")
+        bins, dense_trains, example_ids = first and el2n_bins(task, first.logits, first.labels), {}, dense.example_ids
         for pruned_key in pruned_keys:
-            train, dense_train = _train_inputs(read, dense_key, pruned_key, task, cached) if bins is not None else (None, None)
-            inputs = PairInputs(task, _pair(dense, read(pruned_key, f"{split}_final"), split)[0], example_ids,
-                                texts, label_names, measures, train, bins, dense_train)
-            result = analyse_pair(inputs, rng, tie=tie, n_boot=n_boot)
+            logged = bins is not None and read.optional(read.pair, dense_key, pruned_key, "train_final")
+            train, order = SplitArrays.aligned(*logged, logged[0].labels) if logged else (None, None)
+            if train is not None and order not in dense_trains:  # the dense side of A5, once per model order
+                dense_trains[order] = DenseTrain.of(task, train)
+            test = SplitArrays.aligned(*read.pair(dense_key, pruned_key, f"{split}_final"), dense.labels)[0]
+            inputs = PairInputs(task, test, example_ids, texts, label_names, measures, train, bins, dense_trains.get(order))
+            result = analyse_pair(inputs, rng, options, noise_rng)
             identity = _identity(pruned_key)
             rows["summary"].append({**identity, **result.summary})
             rows["accuracy"].append({**identity, **result.accuracy})
@@ -144,8 +138,8 @@ def identify(
     runs = [{"dataset": m.dataset.name, "model": m.model.name, "method": m.pruning.method, "sparsity": m.sparsity, "seed": m.seed,
              **dict(zip(("measure", "metric"), m.headline))} for m in (r.manifest for r in found.complete if id(r) in members)]
     tables = assemble(rows, runs)
-    excluded = pd.DataFrame([(str(b.run), b.file, b.reason) for b in checked.bad], columns=["run_directory", "file", "reason"])
-    options = {"sweeps": list(patterns), "min_seeds": min_seeds, "tie": tie, "split": split, "seed": seed, "bootstrap": n_boot,
-               "texts": with_texts, "skip_bad": skip_bad}
-    paths = write_outputs(tables, setups, Path(out_dir), patterns, excluded, options if wandb else None)
-    return Identified(tables["summary"], tables["pies"], tables, paths, found.incomplete, checked.bad)
+    listed = pd.DataFrame([(str(b.run), b.file, b.reason) for b in excluded], columns=["run_directory", "file", "reason"])
+    config = {"sweeps": list(patterns), "min_seeds": min_seeds, "split": split, "seed": seed, "texts": with_texts,
+              "skip_bad": skip_bad, "exclude_degenerate": exclude_degenerate, **dataclasses.asdict(options)}
+    paths = write_outputs(tables, setups, Path(out_dir), patterns, listed, config if wandb else None)
+    return Identified(tables["summary"], tables["pies"], tables, paths, found.incomplete, excluded)

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from conftest import run_cli
+from pie.analysis.options import AnalysisOptions
 from pie.identify import identify
 from manifests import make_manifest
 from pie.runs.discovery import discover, load_logits
@@ -199,7 +200,7 @@ def test_default_refuses_naming_every_bad_run(sweep, tmp_path):
     """Two bad runs: one error names both files and the fixes, nothing is written; the CLI exits 2."""
     bad = damage_two_runs(sweep)
     with pytest.raises(BadPredictionFiles) as error:
-        identify([str(sweep)], tmp_path / "out", min_seeds=2, with_texts=False, n_boot=20)
+        identify([str(sweep)], tmp_path / "out", min_seeds=2, with_texts=False, options=AnalysisOptions(n_boot=20))
     message = str(error.value)
     assert all(str(path) in message for path in bad) and "2 run(s)" in message
     assert "rerun those runs" in message and "--skip-bad" in message
@@ -230,7 +231,7 @@ def test_skip_bad_excludes_them_visibly_with_the_results_of_the_good_runs(sweep,
     shutil.copytree(sweep, clean)
     for path in bad:
         shutil.rmtree(clean / path.parent.parent.relative_to(sweep.resolve()))
-    expected = identify([str(clean)], tmp_path / "expected", min_seeds=2, with_texts=False, n_boot=20)
+    expected = identify([str(clean)], tmp_path / "expected", min_seeds=2, with_texts=False, options=AnalysisOptions(n_boot=20))
     assert expected.excluded_runs == [] and len(pd.read_csv(tmp_path / "expected" / "excluded_runs.csv")) == 0
     assert "None: every prediction file" in (tmp_path / "expected" / "report.html").read_text()
     assert list(expected.summary["seeds"]) == [2, 3, 2]

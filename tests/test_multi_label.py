@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from pie.pies.losses import binary_cross_entropy, el2n_multi_label
+from pie.analysis.options import AnalysisOptions
 from pie.analysis.pair import PairInputs, SplitArrays, analyse_pair, dense_summary
 from pie.pies.task import MULTI_LABEL, macro_f1
 from pie.pies.decisions import binarize, logit_of, macro_f1_from_decisions, tune_threshold
@@ -158,7 +159,7 @@ def test_analyse_multi_label_pair_by_hand():
         example_ids=np.array([f"e{i}" for i in range(6)], dtype=object),
         texts=[f"text {i}" for i in range(6)], label_names=("corn", "grain", "wheat"),
     )
-    result = analyse_pair(inputs, np.random.default_rng(0), n_boot=50, stability_repeats=3)
+    result = analyse_pair(inputs, np.random.default_rng(0), AnalysisOptions(n_boot=50, stability_repeats=3))
     summary = result.summary
     assert summary["pies"] == 3 and summary["pie_percent"] == pytest.approx(50.0)
     assert summary["flipped_decisions"] == 3 and summary["metric"] == "macro_f1"

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pie.analysis.agreement import taxicab
 from pie.analysis.resampling import index_draws
 from pie.analysis.stability import votes_of_draws
 from pie.pies.task import Task
@@ -55,6 +56,8 @@ class SeedDraws:
     null: np.ndarray  # bool[R, N]
     pair_considered: np.ndarray  # bool[R, N]
     null_considered: np.ndarray  # bool[R, N]
+    pair_taxicab: float  # mean taxicab distance of the label distributions of A and P (pie.analysis.agreement)
+    null_taxicab: float  # of A and B: its seed-noise baseline
 
     @property
     def repeats(self) -> int:
@@ -77,7 +80,8 @@ def seed_draws(task: Task, dense: np.ndarray, pruned: np.ndarray, rng: np.random
     votes_a, votes_b, votes_p = votes_of_draws(dense, a), votes_of_draws(dense, b), votes_of_draws(pruned, p)
     pair, pair_considered = task.pie_masks(votes_a, votes_p, size, size, tie)
     null, null_considered = task.pie_masks(votes_a, votes_b, size, size, tie)
-    return SeedDraws(size, rule, pair, null, pair_considered, null_considered)
+    return SeedDraws(size, rule, pair, null, pair_considered, null_considered,
+                     float(taxicab(votes_a, votes_p, size, size).mean()), float(taxicab(votes_a, votes_b, size, size).mean()))
 
 
 def _shares(pies: np.ndarray, considered: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -88,8 +92,9 @@ def _shares(pies: np.ndarray, considered: np.ndarray, weights: np.ndarray) -> np
 
 
 def excess(draws: SeedDraws, rng: np.random.Generator, n_boot: int = 200, level: float = 0.95) -> dict:
-    """% PIEs of the pair and of the null at size m (means over the draws), the excess (pair
-    minus null, in points), and a two-way bootstrap interval of the excess over draws and examples."""
+    """% PIEs of the pair and of the null at size m (means over the draws, with the range of the
+    middle `level` of the draws: their seed-noise bands), the excess (pair minus null, in points),
+    and a two-way bootstrap interval of the excess over draws and examples."""
     repeats, examples = draws.pair.shape
     pair = (draws.pair & draws.pair_considered).sum(axis=1) / np.maximum(draws.pair_considered.sum(axis=1), 1)
     null = (draws.null & draws.null_considered).sum(axis=1) / np.maximum(draws.null_considered.sum(axis=1), 1)
@@ -99,10 +104,14 @@ def excess(draws: SeedDraws, rng: np.random.Generator, n_boot: int = 200, level:
         difference = _shares(draws.pair, draws.pair_considered, weights) - _shares(draws.null, draws.null_considered, weights)
         rows = rng.integers(0, repeats, size=(repeats, weights.shape[1]))  # the draws, resampled per repeat
         estimates.append(np.take_along_axis(difference, rows, axis=0).mean(axis=0, dtype=np.float64))
-    low, high = np.percentile(100 * np.concatenate(estimates), [50 * (1 - level), 50 * (1 + level)])
+    bounds = [50 * (1 - level), 50 * (1 + level)]
+    low, high = np.percentile(100 * np.concatenate(estimates), bounds)
+    pair_band, null_band = np.percentile(100 * pair, bounds), np.percentile(100 * null, bounds)
     return {
         "noise_size": draws.size, "noise_rule": draws.rule, "noise_draws": repeats,
-        "pie_percent_at_size": 100 * float(pair.mean()), "null_percent": 100 * float(null.mean()),
+        "pie_percent_at_size": 100 * float(pair.mean()), "pie_percent_at_size_low": float(pair_band[0]),
+        "pie_percent_at_size_high": float(pair_band[1]), "null_percent": 100 * float(null.mean()),
+        "null_low": float(null_band[0]), "null_high": float(null_band[1]),
         "excess_percent": 100 * float(pair.mean() - null.mean()), "excess_low": float(low), "excess_high": float(high),
     }
 

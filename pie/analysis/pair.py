@@ -18,7 +18,11 @@ from pie.analysis.examples import pie_examples
 from pie.analysis.influence import loss_ratio_from_losses, per_bin_share, rank_bins
 from pie.analysis.stability import bootstrap_percent, pie_stability
 from pie.analysis.summary import dense_row, pair_row, verdict_columns
+from pie.analysis.degenerate import SHARE, degeneracy
+from pie.analysis.noise import confidence, seed_draws
+from pie.analysis.options import AnalysisOptions
 from pie.analysis.text import text_ratios
+from pie.analysis.trust import degenerate_columns, top_examples, trust
 from pie.pies.task import Task
 
 
@@ -33,10 +37,16 @@ class SplitArrays:
     labels: np.ndarray  # int[N], or multi-hot int8[N, C]
     dense_thresholds: np.ndarray | None = None  # float[Md]
     pruned_thresholds: np.ndarray | None = None  # float[Mp]
+    shared_seeds: int | None = None  # models 0..k-1 of both share seeds (None: all of the smaller one)
 
     @property
     def num_classes(self) -> int:
         return self.dense.shape[2]
+
+    @property
+    def paired(self) -> int:
+        """How many (dense i, pruned i) pairs share a seed."""
+        return min(len(self.dense), len(self.pruned)) if self.shared_seeds is None else self.shared_seeds
 
     @classmethod
     def aligned(cls, dense, pruned, labels) -> tuple["SplitArrays", tuple[int, ...]]:
@@ -46,7 +56,7 @@ class SplitArrays:
         shared = [s for s in dense.seeds if s in set(pruned.seeds)]
         dense_order, pruned_order = _order(dense.seeds, shared), _order(pruned.seeds, shared)
         arrays = cls(dense.logits[dense_order], pruned.logits[pruned_order], labels,
-                     dense.thresholds[dense_order], pruned.thresholds[pruned_order])
+                     dense.thresholds[dense_order], pruned.thresholds[pruned_order], len(shared))
         return arrays, tuple(dense_order)
 
 
@@ -95,14 +105,17 @@ class PairAnalyses:
     classes: pd.DataFrame
     class_change: pd.DataFrame
     stability: pd.DataFrame
+    cie: pd.DataFrame
     influence: pd.DataFrame = field(default_factory=pd.DataFrame)
     text: pd.DataFrame = field(default_factory=pd.DataFrame)
     examples: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
-def dense_summary(task: Task, dense: np.ndarray, labels: np.ndarray, thresholds, tie: str) -> dict:
+def dense_summary(task: Task, dense: np.ndarray, labels: np.ndarray, thresholds, tie: str, degenerate_share: float = SHARE) -> dict:
     """The summary row of a dense population on its own, from its logits [M, N, C]."""
-    return dense_row(task, task.decide(dense, thresholds), labels, dense.shape[2], tie)
+    decisions = task.decide(dense, thresholds)
+    return {**dense_row(task, decisions, labels, dense.shape[2], tie),
+            **degenerate_columns(degeneracy(task, decisions, labels, degenerate_share))}
 
 
 def el2n_bins(task: Task, logits: np.ndarray, labels: np.ndarray, n_bins: int = 20) -> np.ndarray:
@@ -133,39 +146,62 @@ def _named(frame: pd.DataFrame, names) -> pd.DataFrame:
     return frame
 
 
-def analyse_pair(inputs: PairInputs, rng: np.random.Generator, tie: str = "lowest", n_boot: int = 200,
-                 stability_repeats: int = 20, examples_per_group: int = 15) -> PairAnalyses:
-    """A2-A8 for one pair (A1, effectiveness, needs only the runs' metrics and is done apart).
-    Random draws, in this order: the % PIE interval, the stability draws, the text intervals."""
-    task, test = inputs.task, inputs.test
+def analyse_pair(inputs: PairInputs, rng: np.random.Generator, options: AnalysisOptions = AnalysisOptions(),
+                 noise_rng: np.random.Generator | None = None) -> PairAnalyses:
+    """A2-A8 for one pair (A1, effectiveness, needs only the runs' metrics and is done apart), the
+    seed-noise null and confidence, agreement beyond PIEs and degeneracy (pie.analysis.trust).
+
+    `options.pie_set`: the PIEs that A3, A4, A6 and A7 study: "modal" (the paper's: modal labels of
+    the full populations differ) or "robust" (PIEs in at least `robust_level` of the seed draws); the
+    % PIEs and the train-split PIEs of A5 are always the modal ones. Random draws from `rng`, in
+    this order: the % PIE interval, the stability draws, the text intervals; the seed draws and
+    the excess interval come from `noise_rng` (by default a stream spawned from `rng`), so that
+    adding them changed none of the other numbers."""
+    task, test, tie, n_boot = inputs.task, inputs.test, options.tie, options.n_boot
     classes = test.num_classes
     dense = task.decide(test.dense, test.dense_thresholds)
     pruned = task.decide(test.pruned, test.pruned_thresholds)
     dense_indicators, pruned_indicators = task.indicators(dense, classes), task.indicators(pruned, classes)
     result = task.verdicts(dense_indicators.sum(axis=0, dtype=np.int64), pruned_indicators.sum(axis=0, dtype=np.int64),
                            len(dense), len(pruned), tie)
+
+    noise_rng = noise_rng or rng.spawn(1)[0]
+
+    def draws():
+        return seed_draws(task, dense_indicators, pruned_indicators, noise_rng, repeats=options.noise_repeats, tie=tie)
+
+    early = draws() if options.pie_set == "robust" else None
+    if options.pie_set == "robust" and early is None:
+        raise ValueError("robust PIEs need a dense population of at least 2 models (for the seed draws)")
     interval = bootstrap_percent(result.is_pie, result.considered, rng, n_boot=n_boot)
-    accuracy = accuracy_row(task, test.labels, dense, pruned, result)
-    gold = task.gold(test.labels, classes)
+    stability = pie_stability(task, dense_indicators, pruned_indicators, tie, n_repeats=options.stability_repeats, rng=rng)
+    chosen = confidence(early) >= options.robust_level if early is not None else result.is_pie
+    text = text_ratios(inputs.text_measures, chosen, rng, n_boot=n_boot) if inputs.text_measures is not None else pd.DataFrame()
+    found = trust(task, test.dense, test.pruned, dense, pruned, test.labels, result, early or draws(), test.paired, noise_rng,
+                  n_boot, options.robust_level, options.degenerate_share)
+    accuracy = accuracy_row(task, test.labels, dense, pruned, result, chosen)
+    gold, names = task.gold(test.labels, classes), inputs.label_names
+    pies = task.pie_rows(inputs.example_ids, test.labels, result, verdict_columns(result)).assign(
+        confidence=found.confidence, robust=found.robust, taxicab=found.taxicab)
+    shown = {"gold": task.shown(test.labels, names), "dense_decision": task.shown(result.dense_decision, names),
+             "pruned_decision": task.shown(result.pruned_decision, names)} if len(names) else {}
     analyses = PairAnalyses(
-        summary=pair_row(task, test.labels, pruned, result, accuracy, interval),
+        summary={**pair_row(task, test.labels, pruned, result, accuracy, interval), "pie_set": options.pie_set, **found.summary},
         accuracy=accuracy,
-        pies=task.pie_rows(inputs.example_ids, test.labels, result, verdict_columns(result)),
-        classes=_named(class_distribution(gold, result.is_pie).assign(**task.class_extras(result)), inputs.label_names),
+        pies=pies,
+        classes=_named(class_distribution(gold, chosen).assign(**task.class_extras(result)), names),
         class_change=_named(class_score_change(task.per_class_scores(dense, test.labels, classes),
-                                               task.per_class_scores(pruned, test.labels, classes), gold.sum(axis=0)), inputs.label_names),
-        stability=pie_stability(task, dense_indicators, pruned_indicators, tie, n_repeats=stability_repeats, rng=rng),
+                                               task.per_class_scores(pruned, test.labels, classes), gold.sum(axis=0)), names),
+        stability=stability,
+        cie=top_examples(found, pies, shown, inputs.texts),
+        text=text,
     )
     if inputs.train is not None and inputs.train_bins is not None:
         analyses.influence = _influence(inputs, tie)
-    if inputs.text_measures is not None:
-        analyses.text = text_ratios(inputs.text_measures, result.is_pie, rng, n_boot=n_boot)
     if inputs.texts is not None:
-        names = inputs.label_names
         analyses.examples = pie_examples(
-            inputs.texts, task.shown(test.labels, names), task.shown(result.dense_decision, names),
-            task.shown(result.pruned_decision, names), task.correct(result.dense_decision, test.labels),
-            task.correct(result.pruned_decision, test.labels), result.dense_votes, result.pruned_votes,
-            result.is_pie, per_group=examples_per_group, example_ids=inputs.example_ids,
+            inputs.texts, shown["gold"], shown["dense_decision"], shown["pruned_decision"],
+            task.correct(result.dense_decision, test.labels), task.correct(result.pruned_decision, test.labels),
+            result.dense_votes, result.pruned_votes, chosen, per_group=options.examples_per_group, example_ids=inputs.example_ids,
         )
     return analyses

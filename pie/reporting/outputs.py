@@ -53,6 +53,8 @@ def write_outputs(tables: dict[str, pd.DataFrame], setups: dict[tuple[str, str],
         paths[name] = write_table(frame, out / f"{name}.parquet")
     paths["summary_md"] = write_text(summary_markdown(tables["summary"]), out / "summary.md")
     figures = _figures(tables, setups, out / "plots")
+    if "excess_percent" in tables["comparison"] and tables["comparison"]["excess_percent"].notna().any():
+        figures["comparison"] = plots.comparison(tables["comparison"], out / "plots" / "comparison.png")
     paths.update(figures)
     paths["report"] = write_report(out / "report.html", tables, figures, list(sweeps), excluded)
     if wandb is not None:

@@ -59,17 +59,55 @@ def effectiveness(rows: pd.DataFrame, title: str, path: Path) -> Path:
     return _save(fig, path)
 
 
+def _errors(group: pd.DataFrame, value: str, low: str, high: str) -> np.ndarray:
+    return np.clip(np.nan_to_num(np.vstack([group[value] - group[low], group[high] - group[value]])), 0, None)
+
+
 def pie_percent(rows: pd.DataFrame, title: str, path: Path) -> Path:
-    """A2: % PIEs vs sparsity per method, with bootstrap 95% intervals."""
+    """A2: % PIEs vs sparsity per method with bootstrap 95% intervals (filled markers: the full
+    populations), the same at the seed-noise size (hollow), and the seed-noise null band: the
+    middle 95% of the PIE shares of disjoint dense draws of that size."""
     fig, ax = plt.subplots(figsize=FIGSIZE)
     positions = _sparsity_axis(ax, rows["sparsity"].unique())
-    for method, group in rows.groupby("method"):
-        x = [positions[s] for s in group["sparsity"]]
-        errors = np.vstack([group["pie_percent"] - group["pie_percent_low"], group["pie_percent_high"] - group["pie_percent"]])
-        ax.errorbar(x, group["pie_percent"], yerr=np.clip(errors, 0, None), marker="o", capsize=3, label=method)
+    if "null_percent" in rows and rows["null_percent"].notna().any():
+        null = rows.groupby("sparsity")[["null_percent", "null_low", "null_high"]].mean().sort_index()
+        x = [positions[s] for s in null.index]
+        ax.fill_between(x, null["null_low"], null["null_high"], color="grey", alpha=0.25, step="mid" if len(x) == 1 else None,
+                        label="seed noise (dense vs dense, 95% of draws)")
+        ax.plot(x, null["null_percent"], color="grey", linestyle="--", marker="_", markersize=20)
+    for offset, (method, group) in enumerate(rows.groupby("method")):
+        x = np.array([positions[s] for s in group["sparsity"]], dtype=float) + 0.05 * offset
+        line = ax.errorbar(x, group["pie_percent"], yerr=_errors(group, "pie_percent", "pie_percent_low", "pie_percent_high"),
+                           marker="o", capsize=3, label=f"{method} (all models)")
+        if "pie_percent_at_size" in group and group["pie_percent_at_size"].notna().any():
+            ax.errorbar(x + 0.12, group["pie_percent_at_size"], marker="o", markerfacecolor="white", linestyle=":", capsize=3,
+                        yerr=_errors(group, "pie_percent_at_size", "pie_percent_at_size_low", "pie_percent_at_size_high"),
+                        color=line[0].get_color(), label=f"{method} ({int(group['noise_size'].iloc[0])} models a side)")
+    ax.set_xlim(-0.5, len(positions) - 0.3)
     ax.set_ylabel("% of test examples that are PIEs")
     ax.set_title(title)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def comparison(rows: pd.DataFrame, path: Path) -> Path:
+    """Across sweeps: the excess of % PIEs over seed noise (points, 95% interval) vs sparsity, one
+    line per dataset / model / method; 0 = what two dense populations also disagree on."""
+    fig, ax = plt.subplots(figsize=(8.5, 4.8))
+    positions = _sparsity_axis(ax, rows["sparsity"].unique())
+    groups = list(rows.groupby(["dataset", "model", "method"]))
+    for offset, ((dataset, model, method), group) in enumerate(groups):
+        x = np.array([positions[s] for s in group["sparsity"]], dtype=float) + 0.06 * (offset - (len(groups) - 1) / 2)
+        ax.errorbar(x, group["excess_percent"], yerr=_errors(group, "excess_percent", "excess_low", "excess_high"),
+                    marker="o", markersize=9, capsize=4, linewidth=2, elinewidth=2, label=f"{dataset} / {model} / {method}")
+        collapsed = group["degenerate"].fillna(False).astype(bool).to_numpy() if "degenerate" in group else np.zeros(len(group), bool)
+        ax.scatter(x[collapsed], group["excess_percent"][collapsed], s=140, facecolors="none", edgecolors="red", linewidths=2,
+                   label="degenerate population" if offset == 0 and collapsed.any() else None, zorder=3)
+    ax.axhline(0.0, color="black", linewidth=1)
+    ax.set_xlim(-0.5, len(positions) - 0.5)
+    ax.set_ylabel("% PIEs beyond seed noise (points)")
+    ax.set_title("PIEs beyond seed noise, by dataset, model and method")
+    ax.legend(fontsize=7)
     return _save(fig, path)
 
 

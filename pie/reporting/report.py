@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from pie.atomic import atomic_path
-from pie.reporting.tables import summary_rows
+from pie.reporting.tables import summary_rows, verdicts
 
 SECTIONS = [
     ("summary", "effectiveness", "A1. Effectiveness",
@@ -43,6 +43,25 @@ SECTIONS = [
     ("stability", "stability", "A8. How many seeds are enough? (beyond the paper)",
      "Jaccard overlap of the PIE sets found from two draws of m models per population (disjoint draws where "
      "the populations are large enough). Overlap near 1 means the PIE set is stable at that population size."),
+    ("trust", None, "Seed noise, confidence, agreement and degenerate models (beyond the paper)",
+     "Seed noise: R draws of two disjoint dense sub-populations (A, B) and one pruned (P) of m models each (m: the "
+     "pruned population's size when the dense one holds twice as many models, else half the dense one); null = % of "
+     "examples where A and B decide differently, at size = where A and P do, excess = their difference with a 95% "
+     "interval over draws and test examples (bands: the middle 95% of the draws). Confidence of an example: the share "
+     "of draws in which it is a PIE; robust PIEs reach the robust level. Churn: share of examples on which a dense "
+     "model and the pruned model of the same seed differ (label loyalty = 1 − churn); probability loyalty: 1 − the "
+     "Jensen-Shannon divergence (bits) of their predicted distributions (Xu et al. 2021); each beside the same between "
+     "dense models of different seeds (_dense). Taxicab: L1 distance of the two populations' label distributions per "
+     "example (Hooker et al. 2020), beside dense vs dense draws (taxicab_null). Degenerate model: one decision for "
+     "≥ 99% of the examples, or a score not above always answering the most frequent gold class; a population with "
+     "more than half degenerate is degenerate."),
+    ("cie", None, "Examples the populations disagree on most (taxicab CIE score)",
+     "Per population, the test examples with the largest taxicab distance between the dense and the pruned "
+     "population's label distributions, with their confidence as PIEs."),
+    ("comparison", "comparison", "Across sweeps: PIEs beyond seed noise",
+     "Every pruned population of the sweeps given, with % PIEs, the seed-noise null and the excess over it, the "
+     "decisions' metric on all examples vs on the PIEs, and degenerate models: which datasets, models and methods "
+     "are most susceptible, with their uncertainty."),
 ]
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222;line-height:1.45}
 h1{font-size:1.7em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:2em}
@@ -50,7 +69,8 @@ table{border-collapse:collapse;font-size:.82em;margin:.8em 0;display:block;overf
 th,td{border:1px solid #ccc;padding:.25em .5em;text-align:right;vertical-align:top}
 th{background:#f3f3f3}td.text{text-align:left;max-width:40em}img{max-width:100%;margin:.5em 0;border:1px solid #eee}
 p.note{color:#555}p.warn{color:#a40000;font-weight:bold}
-table.summary{font-size:.9em}table.summary td:nth-child(6){font-weight:bold;background:#fff8e0}"""
+table.summary{font-size:.9em}table.summary td:nth-child(n+4):nth-child(-n+6){font-weight:bold;background:#fff8e0}
+table.summary td{white-space:nowrap}ul.verdicts li{margin:.3em 0}"""
 CHECK_IMAGES = """<script>window.addEventListener('load',function(){var i=document.images,ok=i.length>0;
 for(var k=0;k<i.length;k++){if(!i[k].complete||i[k].naturalWidth===0){ok=false;}}
 document.body.setAttribute('data-images-loaded',ok?'true':'false');});</script>"""
@@ -93,9 +113,12 @@ def _summary(summary: pd.DataFrame, excluded: pd.DataFrame) -> str:
     left_out = excluded["run_directory"].nunique() if len(excluded) else 0
     note = (f"<p class='warn'>{left_out} run(s) were left out (--skip-bad); see <a href='#excluded'>Excluded runs</a>.</p>"
             if left_out else "")
-    return (f"<h2>Summary</h2>{note}<p>% PIEs: share of test examples whose population decision (modal label; "
-            "multi-label: majority decision per class) differs between the pruned and the dense population, with a 95% "
-            "bootstrap interval over the test examples. Decision columns: the metric of each population's decision on all "
+    sentences = "".join(f"<li>{html.escape(sentence)}</li>" for sentence in verdicts(summary))
+    return (f"<h2>Summary</h2>{note}<ul class='verdicts'>{sentences}</ul><p>% PIEs: share of test examples whose "
+            "population decision (modal label; multi-label: majority decision per class) differs between the pruned and "
+            "the dense population, with a 95% bootstrap interval over the test examples. Seed noise: the share two "
+            "disjoint dense populations of the same size disagree on; excess: % PIEs at that size minus it (see "
+            "<a href='#trust'>Seed noise</a>). Decision columns: the metric of each population's decision on all "
             "test examples → on the PIEs.</p>" + rows.to_html(index=False, escape=True, border=0, classes="summary"))
 
 
@@ -109,7 +132,7 @@ def write_report(path: Path, tables: dict[str, pd.DataFrame], figures: dict[str,
              "Method: Tropeano et al. (2025), Hooker et al. (2019).</p>",
              _summary(tables["summary"], excluded)]
     for table, figure, title, explanation in SECTIONS:
-        parts.append(f"<h2>{html.escape(title)}</h2><p>{html.escape(explanation)}</p>")
+        parts.append(f"<h2 id='{figure or table}'>{html.escape(title)}</h2><p>{html.escape(explanation)}</p>")
         frame = tables.get("effectiveness" if figure == "effectiveness" else table)
         if table == "examples":
             parts.append(_examples(tables.get("examples", pd.DataFrame())))
@@ -119,7 +142,7 @@ def write_report(path: Path, tables: dict[str, pd.DataFrame], figures: dict[str,
             parts.append("<p>Not available for these runs.</p>")
         if table == "classes" and "class_change" in tables:
             parts.append("<h3>Per-class recall change</h3>" + _table(tables["class_change"]))
-        parts += [_image(p) for name, p in figures.items() if figure and name.startswith(f"{figure}_")]
+        parts += [_image(p) for name, p in figures.items() if figure and (name == figure or name.startswith(f"{figure}_"))]
     parts.append(f"<h2 id='excluded'>Excluded runs</h2>{_excluded(excluded)}")
     parts.append(f"{CHECK_IMAGES}</body></html>")
     with atomic_path(path) as tmp:

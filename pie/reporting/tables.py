@@ -26,10 +26,46 @@ def _headline(row: dict) -> str:
     return f"{row[f'{metric}_mean']:.4f} ± {_cell(row[f'{metric}_std'])}"
 
 
-def _pies(row: dict) -> str:
-    if isinstance(row.get("pie_percent"), float) and not math.isnan(row["pie_percent"]):
-        return f"{row['pie_percent']:.2f} [{row['pie_percent_low']:.2f}, {row['pie_percent_high']:.2f}]"
-    return "–"
+def _known(row: dict, key: str) -> bool:
+    value = row.get(key)
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
+
+
+def _interval(row: dict, key: str, low: str, high: str, digits: int = 2) -> str:
+    if not _known(row, key):
+        return "–"
+    return f"{row[key]:.{digits}f} [{row[low]:.{digits}f}, {row[high]:.{digits}f}]"
+
+
+def _noise(row: dict) -> str:
+    """The null at the common size, e.g. "7.34 (5 a side)"."""
+    if not _known(row, "null_percent"):
+        return "–"
+    return f"{row['null_percent']:.2f} ({int(row['noise_size'])} a side)"
+
+
+def verdicts(summary: pd.DataFrame) -> list[str]:
+    """One sentence per population: what its PIEs are worth beside seed noise, how many are
+    robust, and whether the population collapsed (then its PIEs are not findings)."""
+    sentences = []
+    for row in summary.to_dict("records"):
+        who = f"{row['dataset']} / {row['model']} {row['method']}"
+        degenerate = f"{_cell(row.get('degenerate_models'), count=True)} of {_cell(row.get('seeds'), count=True)} models degenerate"
+        if row["method"] == "dense":
+            sentences.append(f"{who}: {_cell(row.get('seeds'), count=True)} models; {degenerate}.")
+            continue
+        text = f"{who} at {100 * row['sparsity']:g}%: {row['pie_percent']:.1f}% PIEs [{row['pie_percent_low']:.1f}, {row['pie_percent_high']:.1f}]"
+        if _known(row, "excess_percent"):
+            noise = row["excess_low"] <= 0 <= row["excess_high"]
+            text += (f"; with {int(row['noise_size'])} models a side, {row['pie_percent_at_size']:.1f}% against "
+                     f"{row['null_percent']:.1f}% from seed noise alone: excess {row['excess_percent']:+.1f} points "
+                     f"[{row['excess_low']:+.1f}, {row['excess_high']:+.1f}]" + (", indistinguishable from seed noise" if noise else "")
+                     + f"; {int(row['robust_pies'])} robust PIEs (confidence ≥ {row['robust_level']:g})")
+        text += f"; {degenerate}."
+        if row.get("degenerate") in (True,):
+            text = f"DEGENERATE, its PIEs describe a collapse, not findings: {text}"
+        sentences.append(text)
+    return sentences
 
 
 def summary_rows(summary: pd.DataFrame) -> list[dict[str, str]]:
@@ -45,9 +81,13 @@ def summary_rows(summary: pd.DataFrame) -> list[dict[str, str]]:
             "dataset / model": f"{row['dataset']} / {row['model']}",
             "method": row["method"],
             "sparsity": f"{row['sparsity']:g}",
+            "% PIEs [95% CI]": _interval(row, "pie_percent", "pie_percent_low", "pie_percent_high"),
+            "seed-noise % PIEs": _noise(row),
+            "excess [95% CI]": _interval(row, "excess_percent", "excess_low", "excess_high"),
+            "robust PIEs": _cell(row.get("robust_pies"), count=True),
+            "degenerate models": _cell(row.get("degenerate_models"), count=True),
             "seeds": _cell(row.get("seeds"), count=True),
             "test metric (mean ± std)": f"{_headline(row)} ({name})",
-            "% PIEs [95% CI]": _pies(row),
             "PIEs / examples": f"{_cell(row.get('pies'), count=True)} / {_cell(row.get('examples'), count=True)}",
             "dense decision: all → PIEs": f"{_cell(row.get('dense_modal_accuracy_all'))} → {_cell(row.get('dense_modal_accuracy_pies'))}",
             "pruned decision: all → PIEs": f"{_cell(row.get('pruned_modal_accuracy_all'))} → {_cell(row.get('pruned_modal_accuracy_pies'))}",
@@ -63,8 +103,11 @@ def summary_markdown(summary: pd.DataFrame) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(row.get(column, "–") for column in columns) + " |" for row in rows]
     return ("\n".join(lines) + "\n\nA PIE: an example whose modal label (multi-label: majority decision for some class) differs "
-            "between the pruned and the dense population. Decisions: the metric of the population's modal label (multi-label: "
-            "macro-F1 of its majority decisions) on all test examples → on the PIEs.\n")
+            "between the pruned and the dense population. Seed-noise % PIEs: the share two disjoint dense populations of the "
+            "same size (models a side) disagree on; excess: % PIEs at that size minus it, with a 95% interval over seed draws "
+            "and test examples. Robust PIEs: PIEs in at least 90% of those draws. Decisions: the metric of the population's "
+            "modal label (multi-label: macro-F1 of its majority decisions) on all test examples → on the PIEs.\n\n"
+            + "\n".join(f"- {sentence}" for sentence in verdicts(summary)) + "\n")
 
 
 def write_table(frame: pd.DataFrame, path: str | os.PathLike) -> Path:

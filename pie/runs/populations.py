@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from pathlib import Path
 from typing import Sequence
 
 from pie.errors import UserError
 from pie.runs.discovery import PopulationLogits, load_logits
 from pie.runs.manifest import PopulationKey, Run
-from pie.runs.validation import RERUN, Checked
+from pie.runs.predictions import BadPredictionFile
+from pie.runs.validation import BadFile, Checked
 
 log = logging.getLogger(__name__)
 
@@ -88,19 +90,21 @@ def files_to_read(populations: dict[PopulationKey, list[Run]], used: list[Popula
     return reads
 
 
-def exclude_bad(populations, used: list[PopulationKey], checked: Checked, min_seeds: int) -> dict[PopulationKey, list[Run]]:
-    """The populations without the runs whose files failed their checks (identify_pies
-    --skip-bad), grouped again with min_seeds;
-    refuses a used population that the exclusion leaves with fewer seeds."""
-    bad = set(checked.bad_runs)
-    for file in checked.bad:
-        log.warning("excluding run %s (--skip-bad): %s: %s", file.run, file.file, file.reason)
+def exclude_runs(populations, used: list[PopulationKey], excluded: list[BadFile], min_seeds: int, option: str,
+                 fix: str) -> dict[PopulationKey, list[Run]]:
+    """The populations without the excluded runs (identify_pies --skip-bad: files that failed
+    their checks; --exclude-degenerate: degenerate models), grouped again with min_seeds; refuses
+    a used population that the exclusion leaves with fewer seeds, saying how to `fix` it."""
+    bad = {Path(b.run) for b in excluded}
+    for file in excluded:
+        log.warning("excluding run %s (%s): %s: %s", file.run, option, file.file, file.reason)
     kept = {key: [r for r in runs if r.directory not in bad] for key, runs in populations.items()}
     short = [f"{key.label()} ({len(kept[key])} of {len(populations[key])})" for key in used if len(kept[key]) < min_seeds]
     if short:
+        listing = "\n".join(f"  {b.run / b.file}: {b.reason}" for b in excluded)
         raise PopulationError(
-            f"after --skip-bad excluded {len(bad)} run(s), population(s) {', '.join(short)} have fewer than "
-            f"min_seeds={min_seeds} seeds left; {RERUN} or lower --min-seeds. Excluded:\n{checked.listing()}"
+            f"after {option} excluded {len(bad)} run(s), population(s) {', '.join(short)} have fewer than "
+            f"min_seeds={min_seeds} seeds left; {fix} or lower --min-seeds. Excluded:\n{listing}"
         )
     return group_populations([r for runs in kept.values() for r in runs], min_seeds)
 
@@ -117,6 +121,22 @@ class PopulationReader:
         if (key, name) not in self.loaded:
             self.loaded[(key, name)] = load_logits(self.populations[key], name, self.checked)
         return self.loaded[(key, name)]
+
+    def pair(self, dense: PopulationKey, pruned: PopulationKey, name: str) -> tuple[PopulationLogits, PopulationLogits]:
+        """Both populations' logits of one file, which must cover the same examples."""
+        pair = self(dense, name), self(pruned, name)
+        if not pair[0].same_examples(pair[1]):
+            raise PopulationError(f"{dense.label()} and {pruned.label()} predict different examples in {name}; a pair must share one dataset")
+        return pair
+
+    def optional(self, read, *args):
+        """`read(*args)` (self or self.pair) for a file the analyses can do without: None, with a
+        warning, when a run did not log it."""
+        try:
+            return read(*args)
+        except BadPredictionFile as error:
+            log.warning("an analysis that needs %s is skipped: %s", args[-1], error)
+            return None
 
     def drop(self, key: PopulationKey, *names: str) -> None:
         """Forget these files of a population (its last analysis has read them)."""
