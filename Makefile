@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 WEKA_DIR := $(or $(PIE_CACHE_DIR),.cache/pie)/weka
 
-.PHONY: help setup demo demo-bert demo-compare demo-multilabel weka-data test test-fast bench bench-launchers bench-structured slurm-up slurm-down clean
+.PHONY: help setup demo demo-bert demo-compare demo-recovery demo-multilabel weka-data test test-fast bench bench-launchers bench-structured slurm-up slurm-down clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -36,6 +36,15 @@ demo-bert: setup  ## the BERT demo: MiniLM on the demo data, 8 seeds x (dense, M
 
 demo-compare: setup  ## the BiLSTM and the BERT demo in one report (run make demo and make demo-bert first)
 	$(BIN)/python identify_pies.py multirun/demo multirun/demo_bert --min-seeds 8 --out results/demo_compare
+
+demo-recovery: setup  ## recovery study on the demo: dense + MP-AI 0.9 (10 seeds), train-split PIEs, none / pie_weight / distill for 1 epoch, identify_pies
+	@start=$$(date +%s); \
+	$(BIN)/python train.py -m experiment=demo name=demo_recovery_source sparsity=0,0.9 && \
+	$(BIN)/python identify_pies.py multirun/demo_recovery_source --split train --min-seeds 10 --no-texts --out results/demo_recovery_train && \
+	$(BIN)/python recover.py -m hydra/launcher=local name=demo_recovery source=multirun/demo_recovery_source method=mp_ai sparsity=0.9 \
+		seed=0..9 recovery=none,pie_weight,distill pies=results/demo_recovery_train/pies.parquet && \
+	$(BIN)/python identify_pies.py multirun/demo_recovery_source multirun/demo_recovery --min-seeds 10 --out results/demo_recovery && \
+	echo "recovery demo wall time: $$(( $$(date +%s) - start )) s; load $$(cut -d' ' -f1-3 /proc/loadavg)"
 
 weka-data:  ## the Reuters corn/grain ARFF files (multi-label demo data) from Debian's weka package, unpacked, not installed
 	@if [ -f $(WEKA_DIR)/usr/share/doc/weka/examples/ReutersCorn-train.arff ]; then echo "weka data in $(WEKA_DIR)"; else \

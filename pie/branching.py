@@ -1,5 +1,6 @@
-"""prune.py's branches (open_lth's trunk and branches): the config of a pruned run that starts
-from a complete dense run's final weights.
+"""prune.py's and recover.py's branches (open_lth's trunk and branches): the config of a run
+that starts from a complete run's final weights (a dense run's for a pruned branch, a pruned
+run's for a recovery).
 
 The branch's config is the dense run's with the pruning part replaced, its schedule the method's
 own branch schedule (conf/pruning/branch/), so it rebuilds the dense run's data, model and
@@ -43,3 +44,21 @@ def rewinds_to_init(merged: DictConfig) -> bool:
             "rewinding needs the in-training schedule (train.py)"
         )
     return step == 0
+
+
+def recovery_config(cfg: DictConfig, source: Run, recovery: dict) -> DictConfig:
+    """The pruned source run's config, fine-tuned `cfg.epochs` more epochs with its masks held
+    (schedules.hold) under the recovery method (pie.recovery.recorded's `recovery`), which the
+    pruning section records: it enters the run's and the method's keys, and the method label is
+    the source's with "+<recovery>" (mp_ai+distill)."""
+    merged = OmegaConf.create(source.manifest.config)
+    with open_dict(merged):
+        merged.pruning.schedule = {"_target_": "pie.pruning.schedules.hold", "sparsity": "${sparsity}", "epochs": int(cfg.epochs)}
+        merged.pruning.recovery = {**recovery, "source_method": source.manifest.pruning.method}
+        merged.name = cfg.name
+        merged.predictions = cfg.predictions
+        merged.save_weights = cfg.get("save_weights", "final")
+        merged.paths = OmegaConf.to_container(cfg.paths)
+        merged.logger = cfg.get("logger")
+        merged.branch = {"source": str(source.directory), "source_run_key": source.manifest.keys.run}
+    return merged

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import lightning as L
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from pie.data.datamodule import TextDataModule
 from pie.data.dataset import TextClassificationData
@@ -43,14 +43,23 @@ def components(cfg: DictConfig) -> Components:
     )
     module = Classifier(
         network, instantiate(cfg.model.optimizer), data.num_classes, data.task,
-        collect_train_logits=data.task.collects_train_logits(cfg.threshold.tune_on),
+        collect_train_logits=data.task.collects_train_logits(cfg.threshold.tune_on), objective=objective(cfg, data),
     )
     return Components(data, network, datamodule, module, state_sha256(network.state_dict()))
 
 
-def pruner(cfg: DictConfig, schedule: Schedule, rewind_state=None) -> ScheduledPruning:
-    """The method's callback (conf/pruning/callback/) on this run's schedule and seed."""
-    return instantiate(cfg.pruning.callback)(schedule=schedule, random_seed=int(cfg.seed), rewind_state=rewind_state)
+def objective(cfg: DictConfig, data: TextClassificationData):
+    """A recovery run's training objective (conf/recovery/: pie.recovery's factories), or None
+    for the task's loss."""
+    node = OmegaConf.select(cfg, "pruning.recovery.objective")
+    return instantiate(node)(task=data.task, train_ids=data.splits["train"]["id"]) if node else None
+
+
+def pruner(cfg: DictConfig, schedule: Schedule, rewind_state=None, masks=None) -> ScheduledPruning:
+    """The method's callback (conf/pruning/callback/) on this run's schedule and seed; `masks`
+    are a recovery run's starting masks (its pruned source run's)."""
+    extra = {"masks": masks} if masks else {}
+    return instantiate(cfg.pruning.callback)(schedule=schedule, random_seed=int(cfg.seed), rewind_state=rewind_state, **extra)
 
 
 def logger(cfg: DictConfig, paths: RunPaths, names: dict):

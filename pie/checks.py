@@ -14,12 +14,12 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from pie.branching import branch_config, rewinds_to_init
+from pie.branching import branch_config, recovery_config, rewinds_to_init
 from pie.errors import ConfigError, UserError
 from pie.pruning.nm import check_nm
 from pie.pruning.schedules import Schedule, check_sparsity
 from pie.pruning.structured import check_structured
-from pie.runs.discovery import find_dense_run
+from pie.runs.discovery import find_dense_run, find_pruned_run
 from pie.runs.identity import DENSE, config_keys
 from pie.runs.manifest import Run
 
@@ -171,6 +171,31 @@ def prune_config(cfg: DictConfig) -> tuple[DictConfig, Run]:
     return merged, dense
 
 
+def recover_config(cfg: DictConfig) -> tuple[DictConfig, Run]:
+    """A recover.py run: a complete, mask-pruned run of (method, sparsity, seed) under `source`
+    that saved its weights, and the recovery method's inputs (pie.recovery.recorded); returns the
+    recovery run's config (what train() runs) and its source run."""
+    from pie.recovery import recorded
+
+    with _config_errors():
+        check_missing(cfg)
+        check_integers(cfg)
+        check_sparsity(cfg.sparsity)
+        if isinstance(cfg.epochs, bool) or not isinstance(cfg.epochs, int) or cfg.epochs < 1:
+            raise ConfigError(f"epochs must be a positive integer (the fine-tuning budget of every recovery method), got {cfg.epochs!r}")
+        source = find_pruned_run(str(cfg.source), str(cfg.method), float(cfg.sparsity), int(cfg.seed))
+        if source.manifest.weights is None or source.manifest.weights.final is None:
+            raise ConfigError(f"the source run {source.directory} saved no final weights (save_weights=none): a recovery "
+                              "starts from them; rerun its sweep with save_weights=final")
+        if source.manifest.config["pruning"].get("structured"):
+            raise ConfigError(f"method={cfg.method} removes units (structured pruning): recovery holds masks and supports "
+                              "mask-pruned runs only (unstructured and N:M)")
+        merged = recovery_config(cfg, source, recorded(cfg.recovery, source, str(cfg.source)))
+        check_pruning(merged, build_schedule(merged))
+        check_trainer(merged)
+    return merged, source
+
+
 @dataclass(frozen=True)
 class Job:
     """What one job of a sweep runs: its run key, the pruning preset it names, whether it prunes."""
@@ -183,12 +208,17 @@ class Job:
 def train_job(cfg: DictConfig) -> Job:
     """train_config for one job of a train.py sweep, and what the job runs."""
     schedule = train_config(cfg)
-    return Job(config_keys(cfg, dense=not schedule.steps).run, str(cfg.pruning.name), bool(schedule.steps))
+    return Job(config_keys(cfg, dense=schedule.is_dense).run, str(cfg.pruning.name), not schedule.is_dense)
 
 
 def prune_job(cfg: DictConfig) -> Job:
     """prune_config for one job of a prune.py sweep, and what the job runs."""
     return Job(config_keys(prune_config(cfg)[0], dense=False).run, str(cfg.pruning.name), True)
+
+
+def recover_job(cfg: DictConfig) -> Job:
+    """recover_config for one job of a recover.py sweep, and what the job runs."""
+    return Job(config_keys(recover_config(cfg)[0], dense=False).run, f"{cfg.method}+{cfg.recovery.name}", True)
 
 
 def presets_pruning_nothing(jobs: Sequence[Job]) -> list[str]:
@@ -204,7 +234,7 @@ def check_single_run(cfg: DictConfig, schedule: Schedule) -> None:
     from hydra.types import RunMode
 
     alone = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.RUN
-    if alone and not schedule.steps and cfg.pruning.name != DENSE:
+    if alone and schedule.is_dense and cfg.pruning.name != DENSE:
         raise ConfigError(prunes_nothing_message(cfg.pruning.name))
 
 

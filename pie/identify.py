@@ -23,6 +23,7 @@ import pandas as pd
 from pie.analysis.degenerate import degeneracy
 from pie.analysis.options import AnalysisOptions
 from pie.analysis.pair import DenseTrain, PairInputs, SplitArrays, analyse_pair, dense_summary, el2n_bins
+from pie.analysis.recovery import CONTROL, Populations, compare, recovery_parts, recovery_row
 from pie.analysis.tables import PAIR_FRAMES, assemble
 from pie.data.texts import dataset_texts
 from pie.reporting.outputs import write_outputs
@@ -59,6 +60,45 @@ def _degenerate(read: PopulationReader, used: list[PopulationKey], name: str, sh
         flags = degeneracy(task, task.decide(population.logits, population.thresholds), population.labels, share)
         found += [BadFile(run.directory, str(run.paths.prediction(name).relative_to(run.directory)), flags.reason(i))
                   for i, run in enumerate(runs) if flags.degenerate[i]]
+    return found
+
+
+def _recoveries(read: PopulationReader, pairs: list[tuple[PopulationKey, PopulationKey]], name: str, summary: list[dict],
+                options: AnalysisOptions, rng: np.random.Generator) -> list[dict]:
+    """Rows of the recovery table (pie.analysis.recovery): every recovery population against its
+    control (<source>+none of the same setup and sparsity), on their common seeds."""
+    def setup(key: PopulationKey, method: str) -> tuple:
+        return key.dataset, key.model, key.model_key, method, key.sparsity
+
+    keys = {setup(pruned, pruned.method): (dense, pruned) for dense, pruned in pairs}
+    rows_of = {(r["dataset"], r["model"], r["model_key"], r["method"], r["sparsity"]): r for r in summary}
+    found = []
+    for (dense_key, key) in pairs:
+        parts = recovery_parts(key.method)
+        if parts is None or parts[1] == CONTROL:
+            continue
+        control = keys.get(setup(key, f"{parts[0]}+{CONTROL}"))
+        if control is None:
+            log.warning("%s has no control population (%s+%s) to compare with; run recover.py with recovery=none too",
+                        key.label(), parts[0], CONTROL)
+            continue
+        dense, control_logits, recovered = read(dense_key, name), read(control[1], name), read(key, name)
+        common = np.intersect1d(control_logits.seeds, recovered.seeds)
+        if len(common) < 2:
+            log.warning("%s and its control share %d seed(s); the recovery comparison needs 2", key.label(), len(common))
+            continue
+        task = dense.task
+
+        def decisions(population, seeds=common):
+            rows = np.searchsorted(population.seeds, seeds)
+            return task.decide(population.logits[rows], population.thresholds[rows])
+
+        populations = Populations(task, dense.logits.shape[2], dense.labels, task.decide(dense.logits, dense.thresholds),
+                                  decisions(control_logits), decisions(recovered), options.tie)
+        compared = compare(populations, rng, options.n_boot)
+        found.append(recovery_row(_identity(key), compared, rows_of[setup(key, key.method)], rows_of[setup(key, control[1].method)],
+                                  rows_of.get(setup(key, parts[0]))))
+        log.info("%s", found[-1]["verdict"])
     return found
 
 
@@ -134,6 +174,7 @@ def identify(
             log.info("%s: %d PIEs of %d examples (%.2f%%)", pruned_key.label(), result.summary["pies"], len(dense.labels),
                      result.summary["pie_percent"])
             read.drop(pruned_key, f"{split}_final", "train_final")
+    rows["recovery"] = _recoveries(read, pairs, f"{split}_final", rows["summary"], options, np.random.default_rng([seed, 2]))
     members = {id(r) for group in populations.values() for r in group}
     runs = [{"dataset": m.dataset.name, "model": m.model.name, "method": m.pruning.method, "sparsity": m.sparsity, "seed": m.seed,
              **dict(zip(("measure", "metric"), m.headline))} for m in (r.manifest for r in found.complete if id(r) in members)]

@@ -1,7 +1,8 @@
 """One training run, wired from a composed config: checks -> the run directory's claim (skip,
 begin or resume; pie.runs.lifecycle) -> the run's parts (pie.build) -> Lightning fit with the
 pruning, prediction and checkpoint callbacks -> the task's threshold and metrics -> weights and
-the complete manifest. A prune.py branch is the same run started from a dense run's weights."""
+the complete manifest. A prune.py branch is the same run started from a dense run's weights,
+a recover.py run one started from a pruned run's weights and masks."""
 
 from __future__ import annotations
 
@@ -36,12 +37,13 @@ LOCK_WAIT_S = float(os.environ.get("PIE_LOCK_WAIT_S", 30))
 
 @dataclass(frozen=True)
 class StartFrom:
-    """A branch's starting point: the dense run's final weights, the hash of its initial weights,
+    """A branch's starting point: the source run's final weights, the hash of its initial weights,
     and whether the pruning method rewinds to them (the rebuilt initialisation is kept then)."""
 
     weights: Mapping[str, torch.Tensor]
     init_sha256: str
     rewind_to_init: bool
+    masks: Mapping[str, torch.Tensor] | None = None  # a recovery's: the pruned source run's, held
 
 
 def train(cfg: DictConfig, start: StartFrom | None = None) -> Manifest:
@@ -50,7 +52,7 @@ def train(cfg: DictConfig, start: StartFrom | None = None) -> Manifest:
     schedule = checks.train_config(cfg)
     checks.check_single_run(cfg, schedule)
     branch = Branch(**cfg.branch) if cfg.get("branch") else None
-    keys = config_keys(cfg, dense=not schedule.steps)
+    keys = config_keys(cfg, dense=schedule.is_dense)
     with claim(cfg.paths.output_dir, keys, OmegaConf.to_container(cfg, resolve=True), int(cfg.seed), branch, LOCK_WAIT_S) as run:
         return run.manifest if run.skipped else _fit(cfg, schedule, run, start)
 
@@ -60,6 +62,13 @@ def branch(cfg: DictConfig) -> Manifest:
     merged, dense = checks.prune_config(cfg)
     state, _ = read_final_weights(dense)
     return train(merged, StartFrom(state, dense.manifest.weights.init_sha256, rewinds_to_init(merged)))
+
+
+def recover(cfg: DictConfig) -> Manifest:
+    """recover.py: one recovery of the pruned run of its seed under `source` (skipped when complete)."""
+    merged, source = checks.recover_config(cfg)
+    state, masks = read_final_weights(source)
+    return train(merged, StartFrom(state, source.manifest.weights.init_sha256, False, masks))
 
 
 def _start(parts: build.Components, start: StartFrom | None) -> dict | None:
@@ -85,12 +94,12 @@ def _fit(cfg: DictConfig, schedule: Schedule, run: Claim, start: StartFrom | Non
         if run.resume.structure:
             reshape_to(parts.network, run.resume.structure)
         trim_metrics_log(run.paths.metrics_log, run.resume.epochs_done)
-    method = method_label(run.manifest.config, dense=not schedule.steps)
+    method = method_label(run.manifest.config, dense=schedule.is_dense)
     population = PopulationKey(parts.data.name, cfg.model.name, run.manifest.keys.model, method, run.manifest.keys.pruning,
                                round(schedule.final_sparsity, 6))
     label = f"[{parts.data.name} {cfg.model.name} {method} s={schedule.final_sparsity:g} seed={cfg.seed}]"
     writer = PredictionWriter(run.paths, parts.datamodule, cfg.predictions.train_after_epochs)
-    pruner = build.pruner(cfg, schedule, rewind_state)
+    pruner = build.pruner(cfg, schedule, rewind_state, start and start.masks)
     logger = build.logger(cfg, run.paths, population.logged_as(int(cfg.seed), run.manifest.log_id))
     quiet(logger)
     callbacks = [writer, pruner, EpochProgress(label), ResumeState(), EpochCheckpoint(run.paths.last_checkpoint)]
@@ -115,7 +124,7 @@ def _fit(cfg: DictConfig, schedule: Schedule, run: Claim, start: StartFrom | Non
     manifest = run.complete(
         dataset=DatasetInfo(**parts.data.describe()),
         model=ModelInfo(cfg.model.name, sum(p.numel() for p in parts.network.parameters())),
-        pruning=PruningInfo(method=method, name=cfg.pruning.name if schedule.steps else DENSE, scope=cfg.pruning.scope,
+        pruning=PruningInfo(method=method, name=DENSE if schedule.is_dense else cfg.pruning.name, scope=cfg.pruning.scope,
                             **pruner.summary(parts.network)),
         metrics=metrics, threshold=Threshold(**threshold) if threshold else None, epochs=schedule.max_epochs,
         predictions=writer.records, weights=Weights(parts.init_sha256, run.save_weights(parts.network.state_dict(), pruner.masks)

@@ -26,7 +26,7 @@ PAIR_FRAMES = ("pies", "classes", "class_change", "influence", "text", "stabilit
 
 def assemble(rows: dict[str, list], runs: list[dict]) -> dict[str, pd.DataFrame]:
     """Tables from the pairs' rows: `summary` and `accuracy` rows (dicts) and the PAIR_FRAMES
-    (frames carrying their pair's identity), plus A1 `effectiveness` from one row per run
+    (frames carrying their pair's identity), `recovery` rows when there are any, plus A1 `effectiveness` from one row per run
     (dataset, model, method, sparsity, seed, measure, metric)."""
     tables = {
         "summary": pd.DataFrame(rows["summary"]).sort_values(["dataset", "model", "model_key", "sparsity", "method"], kind="stable"),
@@ -38,6 +38,8 @@ def assemble(rows: dict[str, list], runs: list[dict]) -> dict[str, pd.DataFrame]
             tables[name] = frame[IDENTITY + [c for c in frame.columns if c not in IDENTITY]]
     tables["effectiveness"] = effectiveness_table(pd.DataFrame(runs))
     tables["comparison"] = comparison_table(tables["summary"])
+    if rows.get("recovery"):
+        tables["recovery"] = pd.DataFrame(rows["recovery"]).sort_values(["dataset", "model", "sparsity", "method"], kind="stable")
     tables["trust"] = tables["summary"].loc[tables["summary"]["method"] != "dense", IDENTITY[:4] + [
         c for c in TRUST if c in tables["summary"]]].reset_index(drop=True)
     return tables

@@ -21,7 +21,7 @@ class Classifier(L.LightningModule):
     way of tuning τ."""
 
     def __init__(self, network: nn.Module, optimizer: Callable, num_classes: int, task: Task = SINGLE_LABEL,
-                 collect_train_logits: bool = False):
+                 collect_train_logits: bool = False, objective: Callable | None = None):
         super().__init__()
         self.network = network.train()  # from_pretrained returns eval mode; Lightning keeps modes as found
         self.optimizer_factory = optimizer
@@ -30,6 +30,7 @@ class Classifier(L.LightningModule):
         self.train_epoch_outputs: tuple[np.ndarray, np.ndarray] | None = None
         self._epoch_outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
         self.loss = task.torch_loss()
+        self.objective = objective  # a training loss other than the task's (pie.models.objectives), or None
         self.val_accuracy, self.val_macro_f1 = task.torch_metrics(num_classes)
 
     def forward(self, batch: dict) -> torch.Tensor:
@@ -40,7 +41,7 @@ class Classifier(L.LightningModule):
 
     def training_step(self, batch, batch_idx):
         logits = self(batch)
-        loss = self.loss(logits, batch["labels"])
+        loss = self.objective(logits, batch) if self.objective is not None else self.loss(logits, batch["labels"])
         if self.collect_train_logits:
             self._epoch_outputs.append((logits.detach().float().cpu(), batch["labels"].cpu()))
         self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=len(batch["labels"]))

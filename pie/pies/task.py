@@ -172,6 +172,23 @@ class SingleLabel:
     def metric_target(self, labels):
         return labels
 
+    def example_losses(self, logits, labels):
+        """Per-example cross-entropy (torch)."""
+        import torch.nn.functional as F
+
+        return F.cross_entropy(logits, labels, reduction="none")
+
+    def soft_targets(self, logits: np.ndarray, temperature: float) -> np.ndarray:
+        """float32[N, C]: a population's mean predicted distribution at `temperature` (softmax)."""
+        return self.probabilities(np.asarray(logits, dtype=np.float64) / temperature).mean(axis=0).astype(np.float32)
+
+    def soft_losses(self, logits, soft, temperature: float):
+        """Per-example KL(soft || softmax(z / T)) (torch): the distillation term of Hinton et al. 2015."""
+        import torch
+
+        log_student = torch.log_softmax(logits / temperature, dim=-1)
+        return (soft * (torch.log(soft.clamp_min(1e-12)) - log_student)).sum(dim=-1)
+
     def collects_train_logits(self, tune_on: str) -> bool:
         return False
 
@@ -331,6 +348,22 @@ class MultiLabel:
 
     def metric_target(self, labels):
         return labels.long()
+
+    def example_losses(self, logits, labels):
+        """Per-example binary cross-entropy, mean over the classes (torch)."""
+        import torch.nn.functional as F
+
+        return F.binary_cross_entropy_with_logits(logits, labels, reduction="none").mean(dim=-1)
+
+    def soft_targets(self, logits: np.ndarray, temperature: float) -> np.ndarray:
+        """float32[N, C]: a population's mean probability of each class at `temperature` (sigmoid)."""
+        return self.probabilities(np.asarray(logits, dtype=np.float64) / temperature).mean(axis=0).astype(np.float32)
+
+    def soft_losses(self, logits, soft, temperature: float):
+        """Per-example binary cross-entropy of sigmoid(z / T) against the soft targets, mean over classes."""
+        import torch.nn.functional as F
+
+        return F.binary_cross_entropy_with_logits(logits / temperature, soft, reduction="none").mean(dim=-1)
 
     def collects_train_logits(self, tune_on: str) -> bool:
         return tune_on == "train_epoch"

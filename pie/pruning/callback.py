@@ -46,15 +46,16 @@ class ScheduledPruning(L.Callback):
         captured then, and `_rewind_weights` loads it).
     :param rewind_state: weights to rewind to, given explicitly (prune.py branches rewind to the
         dense run's initialisation, not to the weights they start from).
+    :param masks: the masks a run starts from (recover.py: the pruned run's), kept until a prune.
     """
 
     def __init__(self, schedule: Schedule, random_seed: int = 0, rewind_step: int | None = None,
-                 rewind_state: Mapping[str, torch.Tensor] | None = None):
+                 rewind_state: Mapping[str, torch.Tensor] | None = None, masks: Mapping[str, torch.Tensor] | None = None):
         self.schedule = schedule
         self.random_seed = int(random_seed)
         self.generator = torch.Generator().manual_seed(self.random_seed)
         self.history: list[dict] = []
-        self.masks: dict[str, torch.Tensor] = {}
+        self.masks: dict[str, torch.Tensor] = dict(masks or {})
         self.rewind_step = rewind_step
         self.rewind_state = dict(rewind_state) if rewind_state is not None else None
 
@@ -112,8 +113,9 @@ class PruningCallback(ScheduledPruning):
         rewind_state: Mapping[str, torch.Tensor] | None = None,
         gradients: Mapping | None = None,
         random_seed: int = 0,
+        masks: Mapping[str, torch.Tensor] | None = None,
     ):
-        super().__init__(schedule, random_seed, rewind_step, rewind_state)
+        super().__init__(schedule, random_seed, rewind_step, rewind_state, masks)
         self.score, self.selection, self.scope = score, selection, scope
         self.gradient_samples, self.gradient_mode = int((gradients or {}).get("samples", 100)), (gradients or {}).get("mode", "eval")
         self.params: dict[str, nn.Parameter] = {}

@@ -41,10 +41,16 @@ class PruningStep:
 class Schedule:
     steps: tuple[PruningStep, ...]
     max_epochs: int
+    held: float = 0.0  # sparsity the run starts with and keeps when it prunes no more (a recovery run)
+
+    @property
+    def is_dense(self) -> bool:
+        """Nothing pruned now or before: the run is a dense run, whatever preset composed it."""
+        return not self.steps and not self.held
 
     @property
     def final_sparsity(self) -> float:
-        return self.steps[-1].sparsity if self.steps else 0.0
+        return self.steps[-1].sparsity if self.steps else self.held
 
     def step_after(self, epoch: int) -> PruningStep | None:
         return next((s for s in self.steps if s.after_epoch == epoch), None)
@@ -166,3 +172,11 @@ def gradual_branch(sparsity: float, finetune_epochs: int, begin_step: int, end_s
 def no_branch(reason: str, **_) -> Schedule:
     """For prune.py: a method that has no branch from a trained model refuses with its reason."""
     raise ValueError(reason)
+
+
+def hold(sparsity: float, epochs: int) -> Schedule:
+    """For recover.py: train a pruned model `epochs` epochs with its masks as they are (no prune)."""
+    sparsity = check_sparsity(sparsity)
+    if sparsity == 0.0 or epochs < 1:
+        raise ValueError(f"a recovery run holds a pruned model's masks: sparsity > 0 and epochs >= 1, got {sparsity}, {epochs}")
+    return Schedule(steps=(), max_epochs=int(epochs), held=sparsity)

@@ -37,6 +37,8 @@ def _figures(tables: dict[str, pd.DataFrame], setups: dict[tuple[str, str], tupl
         if "text" in frames and len(frames["text"]):
             figure("text", plots.text_ratios, frames["text"])
         figure("stability", plots.stability, frames["stability"])
+        if "recovery" in frames and len(frames["recovery"]):
+            figure("recovery", plots.recovery, frames["recovery"])
     return figures
 
 
@@ -51,7 +53,7 @@ def write_outputs(tables: dict[str, pd.DataFrame], setups: dict[tuple[str, str],
         if name != "pies":
             paths[f"{name}_csv"] = write_table(frame, out / f"{name}.csv")
         paths[name] = write_table(frame, out / f"{name}.parquet")
-    paths["summary_md"] = write_text(summary_markdown(tables["summary"]), out / "summary.md")
+    paths["summary_md"] = write_text(summary_markdown(tables["summary"], tables.get("recovery")), out / "summary.md")
     figures = _figures(tables, setups, out / "plots")
     if "excess_percent" in tables["comparison"] and tables["comparison"]["excess_percent"].notna().any():
         figures["comparison"] = plots.comparison(tables["comparison"], out / "plots" / "comparison.png")

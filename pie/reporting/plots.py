@@ -111,6 +111,30 @@ def comparison(rows: pd.DataFrame, path: Path) -> Path:
     return _save(fig, path)
 
 
+def recovery(rows: pd.DataFrame, title: str, path: Path) -> Path:
+    """Recovery methods against plain fine-tuning (their control): the differences R - C in % PIEs,
+    in the score on the control's PIEs and in the overall score, with paired 95% intervals; one
+    marker per method and sparsity, 0 = no better than the control."""
+    panels = [("delta_pie_percent", "% PIEs (points; below 0 = fewer)", 1.0),
+              ("delta_control_pies_score", "on the control's PIEs (points)", 100.0), ("delta_score", "overall (points)", 100.0)]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
+    labels = [f"{m}\n@{s:g}" for m, s in zip(rows["recovery"], rows["sparsity"])]
+    for ax, (column, name, scale) in zip(axes, panels):
+        y = rows[column].to_numpy(dtype=float) * scale
+        low, high = rows[f"{column}_low"].to_numpy(dtype=float) * scale, rows[f"{column}_high"].to_numpy(dtype=float) * scale
+        x = np.arange(len(rows))
+        for i in x:
+            ax.errorbar([i], [y[i]], yerr=[[max(y[i] - low[i], 0)], [max(high[i] - y[i], 0)]], marker="o", markersize=9,
+                        capsize=5, linewidth=2, elinewidth=2, color=_colour(0.0, int(i)))
+        ax.axhline(0.0, color="black", linewidth=1)
+        ax.set_xticks(x, labels)
+        ax.set_xlim(-0.6, len(rows) - 0.4)
+        ax.set_title(f"{'' if column == 'delta_pie_percent' else _metric_name(rows, 'metric') + ' '}{name}", fontsize=10)
+    axes[0].set_ylabel("recovery method - plain fine-tuning")
+    fig.suptitle(f"{title}: recovery vs plain fine-tuning (paired 95% intervals)")
+    return _save(fig, path)
+
+
 def pie_accuracy(rows: pd.DataFrame, title: str, path: Path) -> Path:
     """A3: modal accuracy on all examples vs on PIEs, dense (solid) and pruned (dashed), per method."""
     methods = sorted(rows["method"].unique())

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from pie.atomic import atomic_path
-from pie.reporting.tables import summary_rows, verdicts
+from pie.reporting.tables import recovery_rows, summary_rows, verdicts
 
 SECTIONS = [
     ("summary", "effectiveness", "A1. Effectiveness",
@@ -122,6 +122,23 @@ def _summary(summary: pd.DataFrame, excluded: pd.DataFrame) -> str:
             "test examples → on the PIEs.</p>" + rows.to_html(index=False, escape=True, border=0, classes="summary"))
 
 
+def _recovery(recovery: pd.DataFrame, figures: dict[str, Path]) -> str:
+    """The recovery study: per sparsity, each recovery method against its control, with the
+    sentence that says whether it recovered the PIEs without losing overall accuracy."""
+    parts = ["<h2 id='recovery'>Recovery: PIE-aware fine-tuning against plain fine-tuning (beyond the paper)</h2>",
+             "<p>Each recovery population (recover.py) against its control, plain fine-tuning of the same pruned runs for the "
+             "same epochs (&lt;method&gt;+none). R − C: the recovery population minus the control on the same seeds (paired), "
+             "with 95% bootstrap intervals that resample the test examples, the dense models and the seeds. On the control's "
+             "PIEs: cross-fitted, the PIEs of one half of the control's seeds score the other half of both populations (so the "
+             "control is not judged on PIEs its own models selected). Excess: % PIEs beyond seed noise (see Summary).</p>"]
+    for sparsity, group in recovery.groupby("sparsity", sort=True):
+        sentences = "".join(f"<li>{html.escape(v)}</li>" for v in group["verdict"])
+        parts.append(f"<h3>Sparsity {sparsity:g}</h3><ul class='verdicts'>{sentences}</ul>"
+                     + pd.DataFrame(recovery_rows(group)).to_html(index=False, escape=True, border=0))
+    parts += [_image(p) for name, p in figures.items() if name.startswith("recovery_")]
+    return "".join(parts)
+
+
 def write_report(path: Path, tables: dict[str, pd.DataFrame], figures: dict[str, Path], sweeps: list[str],
                  excluded: pd.DataFrame) -> Path:
     """Write report.html atomically and return its path; `excluded` lists the runs left out (run
@@ -131,6 +148,8 @@ def write_report(path: Path, tables: dict[str, pd.DataFrame], figures: dict[str,
              f"<p class='note'>Sweeps: {html.escape(', '.join(sweeps))}. Written {datetime.datetime.now():%Y-%m-%d %H:%M}. "
              "Method: Tropeano et al. (2025), Hooker et al. (2019).</p>",
              _summary(tables["summary"], excluded)]
+    if "recovery" in tables and len(tables["recovery"]):
+        parts.append(_recovery(tables["recovery"], figures))
     for table, figure, title, explanation in SECTIONS:
         parts.append(f"<h2 id='{figure or table}'>{html.escape(title)}</h2><p>{html.escape(explanation)}</p>")
         frame = tables.get("effectiveness" if figure == "effectiveness" else table)

@@ -96,18 +96,58 @@ def summary_rows(summary: pd.DataFrame) -> list[dict[str, str]]:
     return rows
 
 
-def summary_markdown(summary: pd.DataFrame) -> str:
-    """summary_rows as a Markdown table, with a line that says what the columns mean."""
-    rows = summary_rows(summary)
+def recovery_rows(recovery: pd.DataFrame) -> list[dict[str, str]]:
+    """The recovery table as a person reads it: per sparsity, each recovery method beside its
+    control (plain fine-tuning), with intervals and the differences R - C."""
+    rows = []
+    for row in recovery.to_dict("records"):
+        scale = 100.0
+
+        def delta(name: str, factor: float = 1.0, digits: int = 2) -> str:
+            return (f"{row[f'delta_{name}'] * factor:+.{digits}f} [{row[f'delta_{name}_low'] * factor:+.{digits}f}, "
+                    f"{row[f'delta_{name}_high'] * factor:+.{digits}f}]")
+
+        rows.append({
+            "dataset / model": f"{row['dataset']} / {row['model']}",
+            "sparsity": f"{row['sparsity']:g}",
+            "method": row["method"],
+            "seeds": _cell(row.get("paired_seeds"), count=True),
+            "% PIEs [95% CI]": _interval(row, "pie_percent", "pie_percent_low", "pie_percent_high"),
+            "control % PIEs [95% CI]": _interval(row, "pie_percent_control", "pie_percent_low_control", "pie_percent_high_control"),
+            "Δ % PIEs [paired CI]": delta("pie_percent"),
+            "excess over seed noise (R / C)": f"{_cell(row.get('excess_percent'), 2)} / {_cell(row.get('excess_percent_control'), 2)}",
+            "on control's PIEs (R / C)": f"{_cell(row.get('control_pies_score'), 3)} / {_cell(row.get('control_pies_score_control'), 3)}"
+                                         f" ({_cell(row.get('control_pies'), count=True)} PIEs)",
+            "Δ on control's PIEs, points": delta("control_pies_score", scale, 1),
+            "overall (R / C)": f"{_cell(row.get('score'))} / {_cell(row.get('score_control'))}",
+            "Δ overall, points": delta("score", scale, 2),
+            "churn (R / C / dense)": f"{_cell(row.get('churn'), 3)} / {_cell(row.get('churn_control'), 3)} / {_cell(row.get('churn_dense'), 3)}",
+        })
+    return rows
+
+
+def _markdown_table(rows: list[dict[str, str]]) -> list[str]:
     columns = list(dict.fromkeys(column for row in rows for column in row))
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(row.get(column, "–") for column in columns) + " |" for row in rows]
+    return lines + ["| " + " | ".join(row.get(column, "–") for column in columns) + " |" for row in rows]
+
+
+def summary_markdown(summary: pd.DataFrame, recovery: pd.DataFrame | None = None) -> str:
+    """summary_rows as a Markdown table, with a line that says what the columns mean; then the
+    recovery study's table and sentences when there is one."""
+    lines = _markdown_table(summary_rows(summary))
+    extra = ""
+    if recovery is not None and len(recovery):
+        extra = ("\n## Recovery: each method against plain fine-tuning (its control)\n\n" + "\n".join(_markdown_table(recovery_rows(recovery)))
+                 + "\n\nR - C: the recovery population minus its control, on the same seeds (paired), with 95% bootstrap "
+                 "intervals over test examples, dense models and seeds; on control's PIEs: cross-fitted (PIEs from one half of "
+                 "the control's seeds score the other half).\n\n" + "\n".join(f"- {v}" for v in recovery["verdict"]) + "\n")
     return ("\n".join(lines) + "\n\nA PIE: an example whose modal label (multi-label: majority decision for some class) differs "
             "between the pruned and the dense population. Seed-noise % PIEs: the share two disjoint dense populations of the "
             "same size (models a side) disagree on; excess: % PIEs at that size minus it, with a 95% interval over seed draws "
             "and test examples. Robust PIEs: PIEs in at least 90% of those draws. Decisions: the metric of the population's "
             "modal label (multi-label: macro-F1 of its majority decisions) on all test examples → on the PIEs.\n\n"
-            + "\n".join(f"- {sentence}" for sentence in verdicts(summary)) + "\n")
+            + "\n".join(f"- {sentence}" for sentence in verdicts(summary)) + "\n" + extra)
 
 
 def write_table(frame: pd.DataFrame, path: str | os.PathLike) -> Path:

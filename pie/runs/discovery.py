@@ -88,6 +88,32 @@ def find_dense_run(source: str, seed: int) -> Run:
                  "point source= at one dense sweep")
 
 
+def find_pruned_run(source: str, method: str, sparsity: float, seed: int) -> Run:
+    """The complete run of population (method, sparsity) with this seed under `source`, for
+    recover.py; a clear error naming the populations there otherwise."""
+    found = discover([source])
+    pruned = [r for r in found.complete if not r.manifest.is_dense]
+    matches = [r for r in pruned if r.manifest.pruning.method == method and r.manifest.sparsity == round(float(sparsity), 6)
+               and r.seed == seed]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        there = sorted({f"method={r.manifest.pruning.method} sparsity={r.manifest.sparsity:g}" for r in pruned})
+        raise NoRuns(f"no complete run of method={method} sparsity={sparsity:g} seed={seed} under {source} "
+                     f"(pruned populations there: {'; '.join(there) or 'none'}); train it first or choose one of those")
+    raise NoRuns(f"{len(matches)} complete runs of method={method} sparsity={sparsity:g} seed={seed} under {source}: "
+                 f"{[str(r.directory) for r in matches]}; point source= at one sweep")
+
+
+def dense_runs_like(source: str, run: Run) -> list[Run]:
+    """The complete dense runs under `source` of `run`'s data and model setup (its dense
+    population), by seed."""
+    found = discover([source])
+    key = run.manifest.population_key.dense_key
+    return sorted((r for r in found.complete if r.manifest.population_key == key
+                   and r.manifest.dataset.fingerprint == run.manifest.dataset.fingerprint), key=lambda r: r.seed)
+
+
 @dataclass(frozen=True)
 class PopulationLogits:
     seeds: np.ndarray  # int[M]

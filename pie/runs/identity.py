@@ -63,9 +63,12 @@ def stored_run_key(manifest: Manifest) -> str:
 
 def method_label(config: Mapping, dense: bool) -> str:
     """The population label of a run's method: "dense", or the preset's name with "-global" for
-    global scope and "-branch" for a prune.py branch."""
+    global scope and "-branch" for a prune.py branch; a recovery run's is its source's with
+    "+<recovery method>"."""
     if dense:
         return DENSE
     pruning = config["pruning"]
+    if pruning.get("recovery"):
+        return f"{pruning['recovery']['source_method']}+{pruning['recovery']['name']}"
     label = pruning["name"] if pruning["scope"] == "layerwise" else f"{pruning['name']}-{pruning['scope']}"
     return f"{label}-branch" if config.get("branch") else label
