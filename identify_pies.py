@@ -18,6 +18,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--min-seeds", type=int, default=5, help="refuse populations with fewer seeds (default 5)")
     parser.add_argument("--tie", default="lowest", choices=["lowest", "highest", "pie", "exclude"],
                         help="modal-label ties: lowest class (reference), highest (Hooker et al.), count as PIE, or exclude")
+    parser.add_argument("--conventions", default="pie", choices=["pie", "reference"],
+                        help="analysis conventions: pie's, or the reference code's (multi-label decision sigmoid > τ, subset "
+                             "macro-F1 scoring absent classes 0, mean of per-class loss ratios, its A5 error bars); see README")
     parser.add_argument("--split", default="test", choices=["test", "validation", "train"], help="split to compare (default test)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and subsampling RNG (default 0)")
     parser.add_argument("--bootstrap", type=int, default=200, help="bootstrap repeats for intervals (default 200)")
@@ -55,7 +58,8 @@ def main(argv=None) -> int:
     writable(out)
     try:
         result = identify(args.sweeps, out, min_seeds=args.min_seeds, tie=args.tie, split=args.split, seed=args.seed,
-                          n_boot=args.bootstrap, with_texts=not args.no_texts, wandb=args.wandb, skip_bad=args.skip_bad)
+                          n_boot=args.bootstrap, with_texts=not args.no_texts, wandb=args.wandb, skip_bad=args.skip_bad,
+                          conventions=args.conventions)
     except UserError as error:
         fail("identify_pies.py", str(error))
     print(result.paths["summary_md"].read_text())

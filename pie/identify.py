@@ -22,6 +22,7 @@ import pandas as pd
 from pie.analysis.pair import DenseTrain, PairInputs, SplitArrays, analyse_pair, dense_summary, el2n_bins
 from pie.analysis.tables import PAIR_FRAMES, assemble
 from pie.data.texts import dataset_texts
+from pie.pies.conventions import conventions_named
 from pie.pies.modal import TIE_RULES
 from pie.reporting.outputs import write_outputs
 from pie.errors import ConfigError
@@ -82,18 +83,20 @@ def _bins(read: PopulationReader, dense_key: PopulationKey, task) -> np.ndarray 
 def identify(
     patterns: Sequence[str], out_dir: str | Path, min_seeds: int = 5, tie: str = "lowest", split: str = "test",
     seed: int = 0, n_boot: int = 200, with_texts: bool = True, wandb: bool = False, cache_dir: str | Path | None = None,
-    skip_bad: bool = False,
+    skip_bad: bool = False, conventions: str = "pie",
 ) -> Identified:
     """Find every pruned population under `patterns`, its PIEs and analyses, and write them to
     `out_dir`. Raises before computing anything when the input is invalid, including any prediction
     file that fails its manifest checks; skip_bad=True excludes those runs instead (listed in
-    excluded_runs.csv and report.html) and then requires min_seeds of the remaining runs."""
+    excluded_runs.csv and report.html) and then requires min_seeds of the remaining runs.
+    `conventions` names the analysis conventions (pie.pies.conventions): "pie" or "reference"."""
     if tie not in TIE_RULES:
         raise ConfigError(f"tie must be one of {', '.join(TIE_RULES)}, got {tie!r}")
     if split not in SPLITS:
         raise ConfigError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     if min_seeds < 1:
         raise ConfigError(f"min_seeds must be >= 1, got {min_seeds}")
+    chosen = conventions_named(conventions)
     found = discover(patterns)
     if found.incomplete:
         log.warning("skipping %d incomplete run(s), e.g. %s", len(found.incomplete), found.incomplete[0])
@@ -118,7 +121,7 @@ def identify(
     setups = {}
     for dense_key, pruned_keys in sorted(by_dense.items()):
         dense = read(dense_key, f"{split}_final")
-        task = dense.task
+        task = dense.task.using(chosen)
         rows["summary"].append({**_identity(dense_key), **dense_summary(task, dense.logits, dense.labels, dense.thresholds, tie)})
         texts, label_names, measures = (None, (), None)
         if with_texts:
@@ -146,6 +149,6 @@ def identify(
     tables = assemble(rows, runs)
     excluded = pd.DataFrame([(str(b.run), b.file, b.reason) for b in checked.bad], columns=["run_directory", "file", "reason"])
     options = {"sweeps": list(patterns), "min_seeds": min_seeds, "tie": tie, "split": split, "seed": seed, "bootstrap": n_boot,
-               "texts": with_texts, "skip_bad": skip_bad}
-    paths = write_outputs(tables, setups, Path(out_dir), patterns, excluded, options if wandb else None)
+               "texts": with_texts, "skip_bad": skip_bad, "conventions": conventions}
+    paths = write_outputs(tables, setups, Path(out_dir), patterns, excluded, chosen, options if wandb else None)
     return Identified(tables["summary"], tables["pies"], tables, paths, found.incomplete, checked.bad)

@@ -14,7 +14,7 @@ from pie.analysis.accuracy import accuracy_row
 from pie.analysis.classes import class_distribution, class_score_change
 from pie.analysis.effectiveness import effectiveness_table
 from pie.analysis.examples import GROUPS, pie_examples
-from pie.analysis.influence import EPSILON, loss_ratio_from_losses, per_bin_share, rank_bins
+from pie.analysis.influence import loss_ratio_from_losses, per_bin_share, rank_bins
 from pie.analysis.stability import bootstrap_percent, jaccard, pie_stability
 from pie.analysis.text import MEASURES, text_measures, text_ratios
 from pie.pies.losses import cross_entropy, el2n
@@ -244,12 +244,17 @@ def test_loss_ratio_per_bin_pairs_models_by_index():
     np.testing.assert_allclose(table["sem"], [0.25, 0.0], atol=1e-12)
 
 
-def test_loss_ratio_guards_zero_dense_loss():
-    dense = np.array([[[1000.0, 0.0]]])
-    pruned = np.array([[[0.0, 0.0]]])
-    table = loss_ratio_per_bin(dense, pruned, np.array([0]), np.array([1]), 1)
-    assert table.loc[0, "mean"] == pytest.approx(math.log(2) / EPSILON)
+def test_loss_ratio_is_exact_for_confident_dense_models_and_undefined_at_zero_loss():
+    """Dense logits [40, 0] have the exact loss log1p(e^-40) = 4.25e-18 (no floor: the ratio is
+    log 2 / 4.25e-18); a dense loss that even float64 rounds to 0 (margin 1000) leaves the
+    example's ratio undefined and out of the bin mean, not blown up to a floor's 1e12."""
+    pruned = np.array([[[0.0, 0.0], [0.0, 0.0]]])
+    table = loss_ratio_per_bin(np.array([[[40.0, 0.0], [1000.0, 0.0]]]), pruned, np.array([0, 0]), np.array([1, 1]), 1)
+    assert table.loc[0, "examples"] == 1
+    assert table.loc[0, "mean"] == pytest.approx(math.log(2) / math.log1p(math.exp(-40.0)), rel=1e-12)
     assert math.isnan(table.loc[0, "sem"])
+    alone = loss_ratio_per_bin(np.array([[[1000.0, 0.0]]]), pruned[:, :1], np.array([0]), np.array([1]), 1)
+    assert alone.loc[0, "examples"] == 0 and math.isnan(alone.loc[0, "mean"])
 
 
 # ---------------------------------------------------------------- A6: text

@@ -60,7 +60,8 @@ def _order(seeds, shared) -> list[int]:
 @dataclass(frozen=True)
 class DenseTrain:
     """What A5 needs of the dense population on the train split, computed once per population
-    and model order: per-model losses [Md, T] and the population's votes [T, C]."""
+    and model order: per-model losses [Md, T] (per class [Md, T, C] where the conventions average
+    per-class loss ratios) and the population's votes [T, C]."""
 
     losses: np.ndarray
     votes: np.ndarray
@@ -70,7 +71,7 @@ class DenseTrain:
     def of(cls, task: Task, train: SplitArrays) -> "DenseTrain":
         decisions = task.decide(train.dense, train.dense_thresholds)
         votes = task.indicators(decisions, train.num_classes).sum(axis=0, dtype=np.int64)
-        return cls(losses=task.loss(train.dense, train.labels), votes=votes, models=len(decisions))
+        return cls(losses=task.ratio_losses(train.dense, train.labels), votes=votes, models=len(decisions))
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,8 @@ def _influence(inputs: PairInputs, tie: str) -> pd.DataFrame:
     pruned_votes = task.indicators(pruned, train.num_classes).sum(axis=0, dtype=np.int64)
     train_pies = task.is_pie(dense.votes, pruned_votes, dense.models, len(pruned), tie)
     share = per_bin_share(inputs.train_bins, train_pies, inputs.n_bins)
-    ratio = loss_ratio_from_losses(dense.losses, task.loss(train.pruned, train.labels), inputs.train_bins, inputs.n_bins)
+    ratio = loss_ratio_from_losses(dense.losses, task.ratio_losses(train.pruned, train.labels), inputs.train_bins, inputs.n_bins,
+                                   task.conventions.error_bars)
     return pd.DataFrame({
         "bin": share["bin"], "examples": share["examples"], "pie_share": share["share"],
         "loss_ratio": ratio["mean"], "loss_ratio_sem": ratio["sem"],

@@ -100,13 +100,14 @@ def _summary(summary: pd.DataFrame, excluded: pd.DataFrame) -> str:
 
 
 def write_report(path: Path, tables: dict[str, pd.DataFrame], figures: dict[str, Path], sweeps: list[str],
-                 excluded: pd.DataFrame) -> Path:
+                 excluded: pd.DataFrame, conventions: str) -> Path:
     """Write report.html atomically and return its path; `excluded` lists the runs left out (run
-    directory, file, reason)."""
+    directory, file, reason), `conventions` names the analysis conventions."""
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>PIE report</title><style>{STYLE}</style></head><body>",
              "<h1>Pruning identified exemplars (PIEs): report</h1>",
              f"<p class='note'>Sweeps: {html.escape(', '.join(sweeps))}. Written {datetime.datetime.now():%Y-%m-%d %H:%M}. "
              "Method: Tropeano et al. (2025), Hooker et al. (2019).</p>",
+             f"<p class='note'>{html.escape(conventions)}.</p>",
              _summary(tables["summary"], excluded)]
     for table, figure, title, explanation in SECTIONS:
         parts.append(f"<h2>{html.escape(title)}</h2><p>{html.escape(explanation)}</p>")

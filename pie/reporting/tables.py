@@ -56,15 +56,16 @@ def summary_rows(summary: pd.DataFrame) -> list[dict[str, str]]:
     return rows
 
 
-def summary_markdown(summary: pd.DataFrame) -> str:
-    """summary_rows as a Markdown table, with a line that says what the columns mean."""
+def summary_markdown(summary: pd.DataFrame, conventions: str) -> str:
+    """summary_rows as a Markdown table, with a line that says what the columns mean and one that
+    names the analysis conventions."""
     rows = summary_rows(summary)
     columns = list(dict.fromkeys(column for row in rows for column in row))
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(row.get(column, "–") for column in columns) + " |" for row in rows]
     return ("\n".join(lines) + "\n\nA PIE: an example whose modal label (multi-label: majority decision for some class) differs "
             "between the pruned and the dense population. Decisions: the metric of the population's modal label (multi-label: "
-            "macro-F1 of its majority decisions) on all test examples → on the PIEs.\n")
+            f"macro-F1 of its majority decisions) on all test examples → on the PIEs.\n\n{conventions}.\n")
 
 
 def write_table(frame: pd.DataFrame, path: str | os.PathLike) -> Path:

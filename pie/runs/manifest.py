@@ -122,6 +122,7 @@ class Threshold:
     value: float  # a multi-label run's decision threshold τ on sigmoid(z)
     tuned_on: str
     macro_f1: float
+    decision: str | None = None  # ">=" or ">" (sigmoid(z) against τ); runs before it was recorded decided ">="
 
 
 @dataclass(frozen=True)
