@@ -48,9 +48,11 @@ def components(cfg: DictConfig) -> Components:
     return Components(data, network, datamodule, module, state_sha256(network.state_dict()))
 
 
-def pruner(cfg: DictConfig, schedule: Schedule, rewind_state=None) -> ScheduledPruning:
-    """The method's callback (conf/pruning/callback/) on this run's schedule and seed."""
-    return instantiate(cfg.pruning.callback)(schedule=schedule, random_seed=int(cfg.seed), rewind_state=rewind_state)
+def pruner(cfg: DictConfig, schedule: Schedule, rewind_state=None, measure=None) -> ScheduledPruning:
+    """The method's callback (conf/pruning/callback/) on this run's schedule and seed; `measure`
+    gives the test metrics it records right before and after each prune."""
+    return instantiate(cfg.pruning.callback)(schedule=schedule, random_seed=int(cfg.seed), rewind_state=rewind_state,
+                                             measure=measure)
 
 
 def logger(cfg: DictConfig, paths: RunPaths, names: dict):

@@ -145,7 +145,8 @@ def identify(
             read.drop(pruned_key, f"{split}_final", "train_final")
     members = {id(r) for group in populations.values() for r in group}
     runs = [{"dataset": m.dataset.name, "model": m.model.name, "method": m.pruning.method, "sparsity": m.sparsity, "seed": m.seed,
-             **dict(zip(("measure", "metric"), m.headline))} for m in (r.manifest for r in found.complete if id(r) in members)]
+             **dict(zip(("measure", "metric"), m.headline)), "prunes": m.prune_measures}
+            for m in (r.manifest for r in found.complete if id(r) in members)]
     tables = assemble(rows, runs)
     excluded = pd.DataFrame([(str(b.run), b.file, b.reason) for b in checked.bad], columns=["run_directory", "file", "reason"])
     options = {"sweeps": list(patterns), "min_seeds": min_seeds, "tie": tie, "split": split, "seed": seed, "bootstrap": n_boot,

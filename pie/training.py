@@ -90,7 +90,7 @@ def _fit(cfg: DictConfig, schedule: Schedule, run: Claim, start: StartFrom | Non
                                round(schedule.final_sparsity, 6))
     label = f"[{parts.data.name} {cfg.model.name} {method} s={schedule.final_sparsity:g} seed={cfg.seed}]"
     writer = PredictionWriter(run.paths, parts.datamodule, cfg.predictions.train_after_epochs)
-    pruner = build.pruner(cfg, schedule, rewind_state)
+    pruner = build.pruner(cfg, schedule, rewind_state, writer.measure)
     logger = build.logger(cfg, run.paths, population.logged_as(int(cfg.seed), run.manifest.log_id))
     quiet(logger)
     callbacks = [writer, pruner, EpochProgress(label), ResumeState(), EpochCheckpoint(run.paths.last_checkpoint)]

@@ -123,13 +123,13 @@ class BeforePrune(L.Callback):
         self.weights.append(pl_module.network.hidden.weight.detach().clone())
 
 
-def _fit(schedule, score=magnitude, rewind_step=None, random_seed=0, seed=0, gradient_samples=16, before=()):
+def _fit(schedule, score=magnitude, rewind_step=None, random_seed=0, seed=0, gradient_samples=16, before=(), measure=None):
     torch.manual_seed(seed)
     network = TinyNet()
     module = Classifier(network, functools.partial(torch.optim.Adam, lr=1e-2), num_classes=2)
     datamodule = TinyDataModule()
     pruner = PruningCallback(schedule, score, SELECT, "layerwise", rewind_step=rewind_step,
-                             gradients={"samples": gradient_samples}, random_seed=random_seed)
+                             gradients={"samples": gradient_samples}, random_seed=random_seed, measure=measure)
     observer = Observer(pruner)
     trainer = L.Trainer(
         accelerator="cpu", devices=1, max_epochs=schedule.max_epochs, logger=False,
@@ -316,6 +316,16 @@ def test_impact_scores_inside_trainer():
     assert set(torch.nonzero(~first.flatten()).flatten().tolist()) == expectation.expected
     w = module.network.hidden.weight.detach()
     assert torch.equal(w[~pruner.masks["hidden.weight"]], torch.zeros(16))
+
+
+def test_each_prune_records_the_measures_right_before_and_after_it():
+    """measure runs on the model right before and right after each prune: here it counts the
+    zero weights of hidden.weight, 0 -> 7, 7 -> 12, 12 -> 16."""
+    def zeros(pl_module):
+        return {"zeros": int((pl_module.network.hidden.weight == 0).sum())}
+
+    pruner = _fit(iterative(0.5, phase_epochs=1, phases="equal"), measure=zeros)[0]
+    assert [(h["test_before"]["zeros"], h["test_after"]["zeros"]) for h in pruner.history] == [(0, 7), (7, 12), (12, 16)]
 
 
 def test_random_scores_seeded_masks():

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pie.analysis.resampling import index_draws
-from pie.analysis.stability import votes_of_draws
+from pie.analysis.overlap import votes_of_draws
 from pie.pies.task import Task
 
 FULL, HALF = "full", "half"

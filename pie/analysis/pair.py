@@ -16,9 +16,10 @@ from pie.analysis.accuracy import accuracy_row
 from pie.analysis.classes import class_distribution, class_score_change
 from pie.analysis.examples import pie_examples
 from pie.analysis.influence import loss_ratio_from_losses, per_bin_share, rank_bins
-from pie.analysis.stability import bootstrap_percent, pie_stability
+from pie.analysis.overlap import bootstrap_percent, pie_overlap
 from pie.analysis.summary import dense_row, pair_row, verdict_columns
 from pie.analysis.text import text_ratios
+from pie.analysis.training_measures import generalisation_gap
 from pie.pies.task import Task
 
 
@@ -95,8 +96,9 @@ class PairAnalyses:
     pies: pd.DataFrame
     classes: pd.DataFrame
     class_change: pd.DataFrame
-    stability: pd.DataFrame
+    overlap: pd.DataFrame
     influence: pd.DataFrame = field(default_factory=pd.DataFrame)
+    generalisation_gap: pd.DataFrame = field(default_factory=pd.DataFrame)
     text: pd.DataFrame = field(default_factory=pd.DataFrame)
     examples: pd.DataFrame = field(default_factory=pd.DataFrame)
 
@@ -136,9 +138,10 @@ def _named(frame: pd.DataFrame, names) -> pd.DataFrame:
 
 
 def analyse_pair(inputs: PairInputs, rng: np.random.Generator, tie: str = "lowest", n_boot: int = 200,
-                 stability_repeats: int = 20, examples_per_group: int = 15) -> PairAnalyses:
-    """A2-A8 for one pair (A1, effectiveness, needs only the runs' metrics and is done apart).
-    Random draws, in this order: the % PIE interval, the stability draws, the text intervals."""
+                 overlap_repeats: int = 20, examples_per_group: int = 15) -> PairAnalyses:
+    """A2-A8 and A10 (the generalisation gap) for one pair (A1, effectiveness, and A9, the post-prune
+    stability need only the runs' manifests and are done apart).
+    Random draws, in this order: the % PIE interval, the overlap draws, the text intervals."""
     task, test = inputs.task, inputs.test
     classes = test.num_classes
     dense = task.decide(test.dense, test.dense_thresholds)
@@ -156,10 +159,15 @@ def analyse_pair(inputs: PairInputs, rng: np.random.Generator, tie: str = "lowes
         classes=_named(class_distribution(gold, result.is_pie).assign(**task.class_extras(result)), inputs.label_names),
         class_change=_named(class_score_change(task.per_class_scores(dense, test.labels, classes),
                                                task.per_class_scores(pruned, test.labels, classes), gold.sum(axis=0)), inputs.label_names),
-        stability=pie_stability(task, dense_indicators, pruned_indicators, tie, n_repeats=stability_repeats, rng=rng),
+        overlap=pie_overlap(task, dense_indicators, pruned_indicators, tie, n_repeats=overlap_repeats, rng=rng),
     )
     if inputs.train is not None and inputs.train_bins is not None:
         analyses.influence = _influence(inputs, tie)
+    if inputs.train is not None:
+        train = inputs.train
+        analyses.generalisation_gap = pd.DataFrame([{
+            **generalisation_gap(task, train.dense, train.labels, test.dense, test.labels, "dense"),
+            **generalisation_gap(task, train.pruned, train.labels, test.pruned, test.labels, "pruned")}])
     if inputs.text_measures is not None:
         analyses.text = text_ratios(inputs.text_measures, result.is_pie, rng, n_boot=n_boot)
     if inputs.texts is not None:

@@ -9,6 +9,8 @@ the optimizer step, and masked weights are re-zeroed after every step, so checkp
 weights and the masks travel in the callback's own state (and in saved weight files).
 After a pruning step the method either fine-tunes (optimizer state kept) or rewinds every
 weight to a snapshot (initialisation, or step k for late rewinding) with a fresh optimizer.
+Each prune records the test metrics of the model right before and right after it (`measure`),
+from which the reference code's post-prune "stability" is computed.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pie.pruning.scores import ScoreInputs
 log = logging.getLogger(__name__)
 
 Selection = Callable[[nn.Module], Mapping[str, nn.Parameter]]
+Measure = Callable[[L.LightningModule], dict]
 Scorer = Callable[[Mapping[str, torch.Tensor], ScoreInputs], Mapping[str, torch.Tensor]]
 
 
@@ -46,11 +49,14 @@ class ScheduledPruning(L.Callback):
         captured then, and `_rewind_weights` loads it).
     :param rewind_state: weights to rewind to, given explicitly (prune.py branches rewind to the
         dense run's initialisation, not to the weights they start from).
+    :param measure: the model's test metrics as it is now (pie.runs.writer.PredictionWriter.measure),
+        recorded in each prune's history entry as `test_before` and `test_after`.
     """
 
     def __init__(self, schedule: Schedule, random_seed: int = 0, rewind_step: int | None = None,
-                 rewind_state: Mapping[str, torch.Tensor] | None = None):
+                 rewind_state: Mapping[str, torch.Tensor] | None = None, measure: Measure | None = None):
         self.schedule = schedule
+        self.measure = measure
         self.random_seed = int(random_seed)
         self.generator = torch.Generator().manual_seed(self.random_seed)
         self.history: list[dict] = []
@@ -63,7 +69,7 @@ class ScheduledPruning(L.Callback):
             self.rewind_state = clone_state(pl_module.network)
         step = self.schedule.step_after(BEFORE_TRAINING)
         if step is not None and not self.history:
-            self._prune(step, trainer, pl_module)
+            self._measured_prune(step, trainer, pl_module)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if self.rewind_step and self.rewind_state is None and trainer.global_step == self.rewind_step:
@@ -72,7 +78,14 @@ class ScheduledPruning(L.Callback):
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         step = self.schedule.step_after(trainer.current_epoch)
         if step is not None:
-            self._prune(step, trainer, pl_module)
+            self._measured_prune(step, trainer, pl_module)
+
+    def _measured_prune(self, step: PruningStep, trainer, pl_module) -> None:
+        """Prune, and record the test metrics right before and right after in the step's entry."""
+        before = self.measure(pl_module) if self.measure else None
+        self._prune(step, trainer, pl_module)
+        if self.measure:
+            self.history[-1].update(test_before=before, test_after=self.measure(pl_module))
 
     def _prune(self, step: PruningStep, trainer, pl_module) -> None:
         raise NotImplementedError
@@ -112,8 +125,9 @@ class PruningCallback(ScheduledPruning):
         rewind_state: Mapping[str, torch.Tensor] | None = None,
         gradients: Mapping | None = None,
         random_seed: int = 0,
+        measure: Measure | None = None,
     ):
-        super().__init__(schedule, random_seed, rewind_step, rewind_state)
+        super().__init__(schedule, random_seed, rewind_step, rewind_state, measure)
         self.score, self.selection, self.scope = score, selection, scope
         self.gradient_samples, self.gradient_mode = int((gradients or {}).get("samples", 100)), (gradients or {}).get("mode", "eval")
         self.params: dict[str, nn.Parameter] = {}
@@ -145,7 +159,7 @@ class PruningCallback(ScheduledPruning):
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
         step = self.schedule.step_at(trainer.global_step)
         if step is not None and not any(h.get("after_step") == step.after_step for h in self.history):
-            self._prune(step, trainer, pl_module)
+            self._measured_prune(step, trainer, pl_module)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         super().on_train_epoch_end(trainer, pl_module)

@@ -37,7 +37,11 @@ def _figures(tables: dict[str, pd.DataFrame], setups: dict[tuple[str, str], tupl
             figure("influence", plots.influence, frames["influence"])
         if "text" in frames and len(frames["text"]):
             figure("text", plots.text_ratios, frames["text"])
-        figure("stability", plots.stability, frames["stability"])
+        figure("overlap", plots.overlap, frames["overlap"])
+        if "prune_stability" in frames and len(frames["prune_stability"]):
+            figure("prune_stability", plots.prune_stability, frames["prune_stability"])
+        if "generalisation_gap" in frames and len(frames["generalisation_gap"]):
+            figure("generalisation_gap", plots.generalisation_gap, frames["generalisation_gap"])
     return figures
 
 

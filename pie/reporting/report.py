@@ -40,9 +40,16 @@ SECTIONS = [
     ("examples", None, "A7. PIE examples",
      "PIEs grouped by whether the pruned modal label, the dense modal label, or neither is correct, with the "
      "vote counts of both populations."),
-    ("stability", "stability", "A8. How many seeds are enough? (beyond the paper)",
+    ("overlap", "overlap", "A8. PIE-set overlap: how many seeds are enough? (beyond the paper)",
      "Jaccard overlap of the PIE sets found from two draws of m models per population (disjoint draws where "
      "the populations are large enough). Overlap near 1 means the PIE set is stable at that population size."),
+    ("prune_stability", "prune_stability", "A9. Accuracy drop right after each prune (the reference code's \"stability\")",
+     "Per prune: the test accuracy (multi-label: macro-F1 at τ = 0.5, as during training) of the model right before and "
+     "right after the prune, and (before − after) / before, mean ± std over seeds. 0 = the prune costs nothing before "
+     "any retraining."),
+    ("generalisation_gap", "generalisation_gap", "A10. Generalisation gap (the reference code's A1 notes)",
+     "Mean final loss on the training split minus mean final loss on the test split, per model (final weights, eval mode), "
+     "mean ± std over seeds, for the dense and the pruned population; more negative = more overfitted."),
 ]
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222;line-height:1.45}
 h1{font-size:1.7em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:2em}

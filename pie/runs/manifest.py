@@ -220,6 +220,14 @@ class Manifest:
         return name, self.metrics["test"][name]
 
     @property
+    def prune_measures(self) -> list[dict]:
+        """Per prune: its epoch and the headline test metric right before and right after it (the
+        pruning callback records them; none for dense runs and runs recorded before)."""
+        name = self.task.metric
+        return [{"after_epoch": s.get("after_epoch"), "measure": name, "before": s["test_before"][name], "after": s["test_after"][name]}
+                for s in (self.pruning.steps if self.pruning else []) if "test_before" in s]
+
+    @property
     def threshold_value(self) -> float:
         """The decision threshold τ (multi-label), NaN where the run has none."""
         return self.threshold.value if self.threshold is not None else math.nan
