@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 from pie.data.datamodule import TextDataModule
 from pie.data.dataset import TextClassificationData
 from pie.models.module import Classifier
+from pie.pies.conventions import deciding
 from pie.pruning.callback import ScheduledPruning
 from pie.pruning.schedules import Schedule
 from pie.runs.paths import RunPaths
@@ -31,7 +32,8 @@ class Components:
 
 
 def components(cfg: DictConfig) -> Components:
-    """Seed, then data, tokenizer, network and module."""
+    """Seed, then data, tokenizer, network and module (its task decides multi-label classes by
+    threshold.strict)."""
     torch.set_num_threads(int(cfg.threads))
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
     data = instantiate(cfg.dataset)
@@ -42,7 +44,8 @@ def components(cfg: DictConfig) -> Components:
         cache_dir=cfg.paths.cache_dir, pad_to_max_length=bool(cfg.model.pad_to_max_length), seed=int(cfg.seed),
     )
     module = Classifier(
-        network, instantiate(cfg.model.optimizer), data.num_classes, data.task,
+        network, instantiate(cfg.model.optimizer), data.num_classes,
+        data.task.using(deciding(bool(cfg.threshold.get("strict", False)))),
         collect_train_logits=data.task.collects_train_logits(cfg.threshold.tune_on),
     )
     return Components(data, network, datamodule, module, state_sha256(network.state_dict()))

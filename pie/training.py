@@ -105,7 +105,7 @@ def _fit(cfg: DictConfig, schedule: Schedule, run: Claim, start: StartFrom | Non
             if trainer.interrupted:  # Lightning turns Ctrl-C into a graceful shutdown and exit(1)
                 raise KeyboardInterrupt from None
             raise
-    task, final, labels = parts.data.task, writer.final_logits, parts.datamodule.labels
+    task, final, labels = parts.module.task, writer.final_logits, parts.datamodule.labels
     threshold = task.threshold(cfg.threshold.tune_on, (final["validation"], labels("validation")), parts.module.train_epoch_outputs)
     tau = threshold["value"] if threshold else None
     metrics = {split: task.run_metrics(final[split], labels(split), tau) for split in ("validation", "test")}

@@ -9,7 +9,7 @@ import pytest
 from pie.analysis.accuracy import accuracy_row
 from pie.analysis.influence import loss_ratio_from_losses
 from pie.errors import ConfigError
-from pie.pies.conventions import CONVENTIONS, PIE, REFERENCE, conventions_named
+from pie.pies.conventions import CONVENTIONS, PIE, REFERENCE, conventions_named, deciding
 from pie.pies.decisions import tune_threshold
 from pie.pies.losses import binary_cross_entropies, binary_cross_entropy, cross_entropy
 from pie.pies.task import MULTI_LABEL, SINGLE_LABEL, task_for
@@ -70,6 +70,7 @@ def test_decision_at_the_threshold_is_negative_only_under_the_reference():
     logits = np.zeros((1, 1, 1))
     assert not MULTI["reference"].decide(logits, [0.5]).any()
     assert MULTI["pie"].decide(logits, [0.5]).all()
+    assert deciding(True) is REFERENCE and deciding(False) is PIE
 
 
 def test_threshold_search_decides_by_the_rule():

@@ -123,13 +123,13 @@ class BeforePrune(L.Callback):
         self.weights.append(pl_module.network.hidden.weight.detach().clone())
 
 
-def _fit(schedule, score=magnitude, rewind_step=None, random_seed=0, seed=0, gradient_samples=16, before=(), measure=None):
+def _fit(schedule, score=magnitude, rewind_step=None, random_seed=0, seed=0, gradients=None, before=(), measure=None):
     torch.manual_seed(seed)
     network = TinyNet()
     module = Classifier(network, functools.partial(torch.optim.Adam, lr=1e-2), num_classes=2)
     datamodule = TinyDataModule()
     pruner = PruningCallback(schedule, score, SELECT, "layerwise", rewind_step=rewind_step,
-                             gradients={"samples": gradient_samples}, random_seed=random_seed, measure=measure)
+                             gradients=gradients or {"samples": 16}, random_seed=random_seed, measure=measure)
     observer = Observer(pruner)
     trainer = L.Trainer(
         accelerator="cpu", devices=1, max_epochs=schedule.max_epochs, logger=False,
@@ -316,6 +316,27 @@ def test_impact_scores_inside_trainer():
     assert set(torch.nonzero(~first.flatten()).flatten().tolist()) == expectation.expected
     w = module.network.hidden.weight.detach()
     assert torch.equal(w[~pruner.masks["hidden.weight"]], torch.zeros(16))
+
+
+def test_a_fresh_gradient_sample_per_prune_is_seeded_and_recorded():
+    """gradients.resample: each prune draws its own 16 examples from a seed made of (random_seed,
+    prune index), the same in a rerun; each prune records the positions whose gradient counted
+    (reference mode: the last batch of 10, here 6). Without it one sample serves every prune."""
+    schedule = iterative(0.5, phase_epochs=1, phases="equal")
+    fresh = {"samples": 16, "resample": True}
+    pruner, _, _, _, datamodule = _fit(schedule, score=score_fns.impact, random_seed=3, gradients=fresh)
+    seeds = [seed for _, seed, _ in datamodule.sample_calls]
+    assert len(set(seeds)) == 3 and 3 not in seeds
+    samples = [tuple(h["gradient_examples"]) for h in pruner.history]
+    assert len(set(samples)) == 3 and all(len(s) == 16 for s in samples)
+    for sample, seed in zip(samples, seeds):
+        assert sample == tuple(torch.randperm(N_TRAIN, generator=torch.Generator().manual_seed(seed))[:16].tolist())
+    again = _fit(schedule, score=score_fns.impact, random_seed=3, gradients=fresh)[0]
+    assert [tuple(h["gradient_examples"]) for h in again.history] == samples
+    fixed = _fit(schedule, score=score_fns.impact, random_seed=3)[0]
+    assert len({tuple(h["gradient_examples"]) for h in fixed.history}) == 1
+    reference = _fit(schedule, score=score_fns.impact, random_seed=3, gradients={**fresh, "mode": "reference"})[0]
+    assert [tuple(h["gradient_examples"]) for h in reference.history] == [s[10:] for s in samples]
 
 
 def test_each_prune_records_the_measures_right_before_and_after_it():

@@ -53,3 +53,8 @@ def conventions_named(name: str) -> Conventions:
     if name not in CONVENTIONS:
         raise ConfigError(f"conventions must be one of {', '.join(CONVENTIONS)}, got {name!r}")
     return CONVENTIONS[name]
+
+
+def deciding(strict: bool) -> Conventions:
+    """The conventions of a training run, which uses only their decision rule (threshold.strict)."""
+    return REFERENCE if strict else PIE

@@ -19,10 +19,11 @@ import logging
 from typing import Callable, Mapping
 
 import lightning as L
+import numpy as np
 import torch
 from torch import nn
 
-from pie.pruning.gradients import accumulate_gradients
+from pie.pruning.gradients import accumulate_gradients, counted_batches
 from pie.pruning.masks import full_masks, prune_to_sparsity, sparsity_report
 from pie.pruning.nm import linear_weights, nm_masks
 from pie.pruning.schedules import BEFORE_TRAINING, PruningStep, Schedule
@@ -112,7 +113,10 @@ class PruningCallback(ScheduledPruning):
     or rewinding after each prune (`rewind_step`, `rewind_state`: see ScheduledPruning).
 
     :param gradients: for impact scores, `samples` (training examples whose mean-loss gradient
-        scores the weights, default 100) and `mode` (how it is taken, see pie.pruning.gradients).
+        scores the weights, default 100), `mode` (how it is taken, see pie.pruning.gradients) and
+        `resample` (false: one sample reused at every prune; true: a fresh one per prune, as the
+        reference code). Each prune records the train-split positions of the examples whose
+        gradient counted (`gradient_examples`).
     """
 
     def __init__(
@@ -129,7 +133,10 @@ class PruningCallback(ScheduledPruning):
     ):
         super().__init__(schedule, random_seed, rewind_step, rewind_state, measure)
         self.score, self.selection, self.scope = score, selection, scope
-        self.gradient_samples, self.gradient_mode = int((gradients or {}).get("samples", 100)), (gradients or {}).get("mode", "eval")
+        gradients = gradients or {}
+        self.gradient_samples, self.gradient_mode = int(gradients.get("samples", 100)), gradients.get("mode", "eval")
+        self.gradient_resample = bool(gradients.get("resample", False))
+        self.gradient_examples: list[int] | None = None
         self.params: dict[str, nn.Parameter] = {}
 
     def setup(self, trainer, pl_module, stage: str) -> None:
@@ -171,15 +178,26 @@ class PruningCallback(ScheduledPruning):
         for name, param in self.params.items():
             param.mul_(self.masks[name])
 
+    def _sample_seed(self) -> int:
+        """The seed of this prune's gradient sample: the run's seed (one sample for every prune), or
+        with `resample` one drawn from (seed, index of the prune): a fresh sample per prune,
+        deterministic, and the same after a resume (the history holds the index)."""
+        if not self.gradient_resample:
+            return self.random_seed
+        return int(np.random.SeedSequence([self.random_seed, len(self.history)]).generate_state(1)[0])
+
     def _score_inputs(self, trainer, pl_module) -> ScoreInputs:
         def gradients():
             batch_size = 10 if self.gradient_mode == "reference" else None
-            loader = trainer.datamodule.sample_loader(self.gradient_samples, self.random_seed, batch_size)
-            return accumulate_gradients(pl_module, self.params, loader, self.gradient_mode)
+            loader = trainer.datamodule.sample_loader(self.gradient_samples, self._sample_seed(), batch_size)
+            batches = counted_batches(loader, self.gradient_mode)
+            self.gradient_examples = torch.cat([b["index"].reshape(-1) for b in batches]).tolist()
+            return accumulate_gradients(pl_module, self.params, batches, self.gradient_mode)
 
         return ScoreInputs(compute_gradients=gradients, generator=self.generator)
 
     def _prune(self, step: PruningStep, trainer, pl_module) -> None:
+        self.gradient_examples = None
         scores = self.score(self.params, self._score_inputs(trainer, pl_module))
         with torch.no_grad():
             self.masks = self._new_masks(scores, step.sparsity)
@@ -187,7 +205,8 @@ class PruningCallback(ScheduledPruning):
                 self._rewind(trainer, pl_module)
             self.apply_masks()
         report = sparsity_report(self.masks, pl_module.network)
-        self.history.append({"after_epoch": step.after_epoch, "after_step": step.after_step, "target": step.sparsity, **report})
+        self.history.append({"after_epoch": step.after_epoch, "after_step": step.after_step, "target": step.sparsity, **report,
+                             **({"gradient_examples": self.gradient_examples} if self.gradient_examples is not None else {})})
         log.info(
             "pruned %s: target %.4f, achieved %.4f of the prunable set, %.4f of the model%s",
             f"after step {step.after_step}" if step.after_step
