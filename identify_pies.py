@@ -18,6 +18,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--min-seeds", type=int, default=5, help="refuse populations with fewer seeds (default 5)")
     parser.add_argument("--tie", default="lowest", choices=["lowest", "highest", "pie", "exclude"],
                         help="modal-label ties: lowest class (reference), highest (Hooker et al.), count as PIE, or exclude")
+    parser.add_argument("--conventions", default="pie", choices=["pie", "reference"],
+                        help="analysis conventions: pie's, or the reference code's (multi-label decision sigmoid > τ, subset "
+                             "macro-F1 scoring absent classes 0, mean of per-class loss ratios, its A5 error bars); see README")
     parser.add_argument("--split", default="test", choices=["test", "validation", "train"], help="split to compare (default test)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and subsampling RNG (default 0)")
     parser.add_argument("--bootstrap", type=int, default=200, help="bootstrap repeats for intervals (default 200)")
@@ -65,7 +68,7 @@ def main(argv=None) -> int:
     out = Path(args.out) if args.out else default_out(args.sweeps[0])
     writable(out)
     options = AnalysisOptions(tie=args.tie, n_boot=args.bootstrap, pie_set=args.pie_set, robust_level=args.robust_level,
-                              noise_repeats=args.noise_draws, degenerate_share=args.degenerate_share)
+                              noise_repeats=args.noise_draws, degenerate_share=args.degenerate_share, conventions=args.conventions)
     try:
         result = identify(args.sweeps, out, min_seeds=args.min_seeds, split=args.split, seed=args.seed,
                           with_texts=not args.no_texts, wandb=args.wandb, skip_bad=args.skip_bad,

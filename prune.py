@@ -7,7 +7,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from pie.entry import app_help, dry_run_flag, hydra_job, interrupts, offline_defaults, quiet_libraries
+from pie.entry import interrupts, prepare, run_job
 
 HELP = """
 prune.py: branch pruned runs from the complete dense runs of a train.py sweep (the dense run of the
@@ -23,22 +23,12 @@ The at-initialisation methods (mp_ai, ibp_ai, rp_ai) have no branch: train them 
 Integer ranges: seed=0..29 (no quotes needed), or seed='range(0,30)'."""
 GROUPS = ("pruning", "selection", "logger", "hydra/launcher")
 
-offline_defaults()
-app_help(sys.argv, Path(__file__).parent / "conf", HELP, GROUPS)
-dry_run_flag(sys.argv)
+prepare(sys.argv, Path(__file__).parent / "conf", HELP, GROUPS)
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="prune")
 def main(cfg: DictConfig) -> float:
-    quiet_libraries()
-    from pie.reporting.wandb import finish
-    from pie.training import branch
-
-    with hydra_job("prune.py"):
-        try:
-            return branch(cfg).metrics["test"]["accuracy"]
-        finally:
-            finish()
+    return run_job("prune.py", "branch", cfg)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from pie.entry import app_help, dry_run_flag, hydra_job, interrupts, offline_defaults, quiet_libraries
+from pie.entry import interrupts, prepare, run_job
 
 HELP = """
 recover.py: fine-tune complete pruned runs (their masks held) for a few epochs under a recovery method,
@@ -28,22 +28,12 @@ and alpha (distill; default 2 and 0.5). Each method reads only its own options, 
 Integer ranges: seed=0..29 (no quotes needed)."""
 GROUPS = ("recovery", "logger", "hydra/launcher")
 
-offline_defaults()
-app_help(sys.argv, Path(__file__).parent / "conf", HELP, GROUPS)
-dry_run_flag(sys.argv)
+prepare(sys.argv, Path(__file__).parent / "conf", HELP, GROUPS)
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="recover")
 def main(cfg: DictConfig) -> float:
-    quiet_libraries()
-    from pie.reporting.wandb import finish
-    from pie.training import recover
-
-    with hydra_job("recover.py"):
-        try:
-            return recover(cfg).metrics["test"]["accuracy"]
-        finally:
-            finish()
+    return run_job("recover.py", "recover", cfg)
 
 
 if __name__ == "__main__":

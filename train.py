@@ -6,7 +6,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from pie.entry import app_help, dry_run_flag, hydra_job, interrupts, offline_defaults, quiet_libraries
+from pie.entry import interrupts, prepare, run_job
 
 HELP = """
 train.py: train one run, or a sweep of runs with -m; every option is a Hydra override key=value.
@@ -16,29 +16,21 @@ train.py: train one run, or a sweep of runs with -m; every option is a Hydra ove
                                                            30 seeds x (dense + 2 sparsities) -> multirun/<name>/
   python train.py -m experiment=demo --dry-run             the plan of a sweep (complete, resumable, new runs; ETA)
   python train.py -m experiment=paper dataset=snli model=bert   the paper's grid: 30 seeds x 41 arms
+  python train.py -m experiment=paper dataset=snli model=bert fidelity=reference   the same, as the reference code trains
 
 Settings (key=value): name (the sweep's folder; default <dataset>_<model>), seed, sparsity (0 = the dense run),
 threads, dataset.max_train_examples, dataset.max_eval_examples, model.epochs, pruning.scope=layerwise|global,
-threshold.tune_on=validation|train_epoch, pair_encoding=standard|reference, save_weights=final|none.
+threshold.tune_on=validation|train_epoch, threshold.strict=false|true, pair_encoding=standard|reference,
+save_weights=final|none. fidelity=pie|reference: pie's method, or every training-side behaviour of the reference code.
 Integer ranges: seed=0..29 (no quotes needed), or seed='range(0,30)'."""
-GROUPS = ("dataset", "model", "pruning", "selection", "trainer", "logger", "experiment", "hydra/launcher")
+GROUPS = ("dataset", "model", "pruning", "selection", "fidelity", "trainer", "logger", "experiment", "hydra/launcher")
 
-offline_defaults()
-app_help(sys.argv, Path(__file__).parent / "conf", HELP, GROUPS)
-dry_run_flag(sys.argv)
+prepare(sys.argv, Path(__file__).parent / "conf", HELP, GROUPS)
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float:
-    quiet_libraries()
-    from pie.reporting.wandb import finish
-    from pie.training import train
-
-    with hydra_job("train.py"):
-        try:
-            return train(cfg).metrics["test"]["accuracy"]
-        finally:
-            finish()
+    return run_job("train.py", "train", cfg)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from pie.data.datamodule import TextDataModule
 from pie.data.dataset import TextClassificationData
 from pie.models.module import Classifier
+from pie.pies.conventions import deciding
 from pie.pruning.callback import ScheduledPruning
 from pie.pruning.schedules import Schedule
 from pie.runs.paths import RunPaths
@@ -31,7 +32,8 @@ class Components:
 
 
 def components(cfg: DictConfig) -> Components:
-    """Seed, then data, tokenizer, network and module."""
+    """Seed, then data, tokenizer, network and module (its task decides multi-label classes by
+    threshold.strict)."""
     torch.set_num_threads(int(cfg.threads))
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
     data = instantiate(cfg.dataset)
@@ -41,25 +43,28 @@ def components(cfg: DictConfig) -> Components:
         data, tokenizer, batch_size=int(cfg.model.batch_size), eval_batch_size=int(cfg.model.eval_batch_size),
         cache_dir=cfg.paths.cache_dir, pad_to_max_length=bool(cfg.model.pad_to_max_length), seed=int(cfg.seed),
     )
+    task = data.task.using(deciding(bool(cfg.threshold.get("strict", False))))
     module = Classifier(
-        network, instantiate(cfg.model.optimizer), data.num_classes, data.task,
-        collect_train_logits=data.task.collects_train_logits(cfg.threshold.tune_on), objective=objective(cfg, data),
+        network, instantiate(cfg.model.optimizer), data.num_classes, task,
+        collect_train_logits=task.collects_train_logits(cfg.threshold.tune_on), objective=objective(cfg, data.splits["train"]["id"], task),
     )
     return Components(data, network, datamodule, module, state_sha256(network.state_dict()))
 
 
-def objective(cfg: DictConfig, data: TextClassificationData):
+def objective(cfg: DictConfig, train_ids, task):
     """A recovery run's training objective (conf/recovery/: pie.recovery's factories), or None
     for the task's loss."""
     node = OmegaConf.select(cfg, "pruning.recovery.objective")
-    return instantiate(node)(task=data.task, train_ids=data.splits["train"]["id"]) if node else None
+    return instantiate(node)(task=task, train_ids=train_ids) if node else None
 
 
-def pruner(cfg: DictConfig, schedule: Schedule, rewind_state=None, masks=None) -> ScheduledPruning:
-    """The method's callback (conf/pruning/callback/) on this run's schedule and seed; `masks`
-    are a recovery run's starting masks (its pruned source run's)."""
+def pruner(cfg: DictConfig, schedule: Schedule, rewind_state=None, measure=None, masks=None) -> ScheduledPruning:
+    """The method's callback (conf/pruning/callback/) on this run's schedule and seed; `measure`
+    gives the test metrics it records right before and after each prune; `masks` are a recovery
+    run's starting masks (its pruned source run's)."""
     extra = {"masks": masks} if masks else {}
-    return instantiate(cfg.pruning.callback)(schedule=schedule, random_seed=int(cfg.seed), rewind_state=rewind_state, **extra)
+    return instantiate(cfg.pruning.callback)(schedule=schedule, random_seed=int(cfg.seed), rewind_state=rewind_state,
+                                             measure=measure, **extra)
 
 
 def logger(cfg: DictConfig, paths: RunPaths, names: dict):

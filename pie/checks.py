@@ -61,6 +61,17 @@ def check_pruning(cfg: DictConfig, schedule: Schedule) -> None:
 def check_threshold(cfg: DictConfig) -> None:
     if cfg.threshold.tune_on not in THRESHOLD_SOURCES:
         raise ValueError(f"threshold.tune_on must be one of {', '.join(THRESHOLD_SOURCES)}, got {cfg.threshold.tune_on!r}")
+    if not isinstance(cfg.threshold.get("strict", False), bool):
+        raise ValueError(f"threshold.strict must be true or false, got {cfg.threshold.strict!r}")
+
+
+def check_fidelity(cfg: DictConfig, dense: Run) -> None:
+    """A branch prunes with its dense run's fidelity (prune.py's config gives the selection and
+    the gradient settings); dense runs recorded before fidelity existed are fidelity=pie."""
+    trained = dense.manifest.config.get("fidelity", "pie")
+    if cfg.fidelity != trained:
+        raise ConfigError(f"fidelity={cfg.fidelity}, but the dense run {dense.directory} was trained with fidelity={trained}: "
+                          f"add fidelity={trained} to the prune.py command")
 
 
 def check_model(cfg: DictConfig) -> None:
@@ -161,6 +172,7 @@ def prune_config(cfg: DictConfig) -> tuple[DictConfig, Run]:
         check_integers(cfg)
         check_sparsity(cfg.sparsity)
         dense = find_dense_run(str(cfg.source), int(cfg.seed))
+        check_fidelity(cfg, dense)
         if dense.manifest.weights is None or dense.manifest.weights.final is None:
             raise ConfigError(f"the dense run {dense.directory} saved no final weights (save_weights=none): a branch starts "
                               "from them; rerun the dense sweep with save_weights=final")

@@ -63,6 +63,29 @@ def app_help(argv: list[str], conf: Path, text: str, groups: tuple[str, ...]) ->
     sys.exit(0)
 
 
+def prepare(argv: list[str], conf: Path, text: str, groups: tuple[str, ...]) -> None:
+    """What an entry point does before Hydra composes: offline defaults, --help, --dry-run."""
+    offline_defaults()
+    app_help(argv, conf, text, groups)
+    dry_run_flag(argv)
+
+
+def run_job(app: str, job: str, cfg) -> float:
+    """The body of an entry point's Hydra task: pie.training.<job> (train, branch or recover) on
+    the composed config, a user's mistake as one line, W&B closed; returns the test accuracy (what
+    a Hydra sweeper would optimise)."""
+    import importlib
+
+    quiet_libraries()
+    from pie.reporting.wandb import finish
+
+    with hydra_job(app):
+        try:
+            return getattr(importlib.import_module("pie.training"), job)(cfg).metrics["test"]["accuracy"]
+        finally:
+            finish()
+
+
 def fail(app: str, message: str, code: int = 2) -> None:
     print(f"{app}: error: {message}", file=sys.stderr)
     sys.exit(code)

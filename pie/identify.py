@@ -26,6 +26,7 @@ from pie.analysis.pair import DenseTrain, PairInputs, SplitArrays, analyse_pair,
 from pie.analysis.recovery import CONTROL, Populations, compare, recovery_parts, recovery_row
 from pie.analysis.tables import PAIR_FRAMES, assemble
 from pie.data.texts import dataset_texts
+from pie.pies.conventions import conventions_named
 from pie.reporting.outputs import write_outputs
 from pie.errors import ConfigError
 from pie.runs.discovery import NoRuns, discover
@@ -87,7 +88,7 @@ def _recoveries(read: PopulationReader, pairs: list[tuple[PopulationKey, Populat
         if len(common) < 2:
             log.warning("%s and its control share %d seed(s); the recovery comparison needs 2", key.label(), len(common))
             continue
-        task = dense.task
+        task = dense.task.using(conventions_named(options.conventions))
 
         def decisions(population, seeds=common):
             rows = np.searchsorted(population.seeds, seeds)
@@ -137,6 +138,7 @@ def identify(
         degenerate = _degenerate(read, used, f"{split}_final", options.degenerate_share)
         populations = exclude_runs(populations, used, degenerate, min_seeds, "--exclude-degenerate", "train more seeds")
         read, excluded = PopulationReader(populations, checked), excluded + degenerate
+    chosen = conventions_named(options.conventions)
     cache_dir = Path(cache_dir or os.environ.get("PIE_CACHE_DIR", ".cache/pie"))
     rng, noise_rng = np.random.default_rng(seed), np.random.default_rng([seed, 1])
     rows: dict[str, list] = defaultdict(list)
@@ -146,7 +148,7 @@ def identify(
     setups = {}
     for dense_key, pruned_keys in sorted(by_dense.items()):
         dense = read(dense_key, f"{split}_final")
-        task = dense.task
+        task = dense.task.using(chosen)
         rows["summary"].append({**_identity(dense_key), **dense_summary(task, dense.logits, dense.labels, dense.thresholds,
                                                                          options.tie, options.degenerate_share)})
         texts, label_names, measures = (None, (), None)
@@ -177,10 +179,11 @@ def identify(
     rows["recovery"] = _recoveries(read, pairs, f"{split}_final", rows["summary"], options, np.random.default_rng([seed, 2]))
     members = {id(r) for group in populations.values() for r in group}
     runs = [{"dataset": m.dataset.name, "model": m.model.name, "method": m.pruning.method, "sparsity": m.sparsity, "seed": m.seed,
-             **dict(zip(("measure", "metric"), m.headline))} for m in (r.manifest for r in found.complete if id(r) in members)]
+             **dict(zip(("measure", "metric"), m.headline)), "prunes": m.prune_measures}
+            for m in (r.manifest for r in found.complete if id(r) in members)]
     tables = assemble(rows, runs)
     listed = pd.DataFrame([(str(b.run), b.file, b.reason) for b in excluded], columns=["run_directory", "file", "reason"])
     config = {"sweeps": list(patterns), "min_seeds": min_seeds, "split": split, "seed": seed, "texts": with_texts,
               "skip_bad": skip_bad, "exclude_degenerate": exclude_degenerate, **dataclasses.asdict(options)}
-    paths = write_outputs(tables, setups, Path(out_dir), patterns, listed, config if wandb else None)
+    paths = write_outputs(tables, setups, Path(out_dir), patterns, listed, chosen, config if wandb else None)
     return Identified(tables["summary"], tables["pies"], tables, paths, found.incomplete, excluded)

@@ -99,7 +99,7 @@ def _fit(cfg: DictConfig, schedule: Schedule, run: Claim, start: StartFrom | Non
                                round(schedule.final_sparsity, 6))
     label = f"[{parts.data.name} {cfg.model.name} {method} s={schedule.final_sparsity:g} seed={cfg.seed}]"
     writer = PredictionWriter(run.paths, parts.datamodule, cfg.predictions.train_after_epochs)
-    pruner = build.pruner(cfg, schedule, rewind_state, start and start.masks)
+    pruner = build.pruner(cfg, schedule, rewind_state, writer.measure, start and start.masks)
     logger = build.logger(cfg, run.paths, population.logged_as(int(cfg.seed), run.manifest.log_id))
     quiet(logger)
     callbacks = [writer, pruner, EpochProgress(label), ResumeState(), EpochCheckpoint(run.paths.last_checkpoint)]
@@ -114,7 +114,7 @@ def _fit(cfg: DictConfig, schedule: Schedule, run: Claim, start: StartFrom | Non
             if trainer.interrupted:  # Lightning turns Ctrl-C into a graceful shutdown and exit(1)
                 raise KeyboardInterrupt from None
             raise
-    task, final, labels = parts.data.task, writer.final_logits, parts.datamodule.labels
+    task, final, labels = parts.module.task, writer.final_logits, parts.datamodule.labels
     threshold = task.threshold(cfg.threshold.tune_on, (final["validation"], labels("validation")), parts.module.train_epoch_outputs)
     tau = threshold["value"] if threshold else None
     metrics = {split: task.run_metrics(final[split], labels(split), tau) for split in ("validation", "test")}

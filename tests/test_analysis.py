@@ -14,9 +14,10 @@ from pie.analysis.accuracy import accuracy_row
 from pie.analysis.classes import class_distribution, class_score_change
 from pie.analysis.effectiveness import effectiveness_table
 from pie.analysis.examples import GROUPS, pie_examples
-from pie.analysis.influence import EPSILON, loss_ratio_from_losses, per_bin_share, rank_bins
-from pie.analysis.stability import bootstrap_percent, jaccard, pie_stability
+from pie.analysis.influence import loss_ratio_from_losses, per_bin_share, rank_bins
+from pie.analysis.overlap import bootstrap_percent, jaccard, pie_overlap
 from pie.analysis.text import MEASURES, text_measures, text_ratios
+from pie.analysis.training_measures import generalisation_gap, prune_stability_table, relative_drop
 from pie.pies.losses import cross_entropy, el2n
 from pie.pies.single_label import single_label_pie_table
 from pie.pies.task import SINGLE_LABEL
@@ -244,12 +245,17 @@ def test_loss_ratio_per_bin_pairs_models_by_index():
     np.testing.assert_allclose(table["sem"], [0.25, 0.0], atol=1e-12)
 
 
-def test_loss_ratio_guards_zero_dense_loss():
-    dense = np.array([[[1000.0, 0.0]]])
-    pruned = np.array([[[0.0, 0.0]]])
-    table = loss_ratio_per_bin(dense, pruned, np.array([0]), np.array([1]), 1)
-    assert table.loc[0, "mean"] == pytest.approx(math.log(2) / EPSILON)
+def test_loss_ratio_is_exact_for_confident_dense_models_and_undefined_at_zero_loss():
+    """Dense logits [40, 0] have the exact loss log1p(e^-40) = 4.25e-18 (no floor: the ratio is
+    log 2 / 4.25e-18); a dense loss that even float64 rounds to 0 (margin 1000) leaves the
+    example's ratio undefined and out of the bin mean, not blown up to a floor's 1e12."""
+    pruned = np.array([[[0.0, 0.0], [0.0, 0.0]]])
+    table = loss_ratio_per_bin(np.array([[[40.0, 0.0], [1000.0, 0.0]]]), pruned, np.array([0, 0]), np.array([1, 1]), 1)
+    assert table.loc[0, "examples"] == 1
+    assert table.loc[0, "mean"] == pytest.approx(math.log(2) / math.log1p(math.exp(-40.0)), rel=1e-12)
     assert math.isnan(table.loc[0, "sem"])
+    alone = loss_ratio_per_bin(np.array([[[1000.0, 0.0]]]), pruned[:, :1], np.array([0]), np.array([1]), 1)
+    assert alone.loc[0, "examples"] == 0 and math.isnan(alone.loc[0, "mean"])
 
 
 # ---------------------------------------------------------------- A6: text
@@ -383,7 +389,7 @@ def test_pie_examples_groups_in_order():
     assert default_ids["example_id"].tolist() == [1, 2, 3, 0, 4]
 
 
-# ---------------------------------------------------------------- A8: stability
+# ---------------------------------------------------------------- A8: PIE-set overlap
 
 
 def test_jaccard():
@@ -397,46 +403,46 @@ def agreeing(predictions, n_models, num_classes=3):
     return population([predictions] * n_models, num_classes)
 
 
-def stability(dense_logits, pruned_logits, **options):
+def overlap(dense_logits, pruned_logits, **options):
     """A8 for single-label populations given as logits."""
-    return pie_stability(SINGLE_LABEL, *(SINGLE_LABEL.indicators(SINGLE_LABEL.decide(x), x.shape[2]) for x in (dense_logits, pruned_logits)),
+    return pie_overlap(SINGLE_LABEL, *(SINGLE_LABEL.indicators(SINGLE_LABEL.decide(x), x.shape[2]) for x in (dense_logits, pruned_logits)),
                          "lowest", **options)
 
 
-def test_pie_stability_is_one_when_all_models_agree():
+def test_pie_overlap_is_one_when_all_models_agree():
     dense = agreeing([0, 1, 2, 0, 1], 8)
     pruned = agreeing([0, 2, 2, 1, 1], 6)
-    table = stability(dense, pruned, sizes=[3, 5, 6], n_repeats=4, rng=np.random.default_rng(0))
+    table = overlap(dense, pruned, sizes=[3, 5, 6], n_repeats=4, rng=np.random.default_rng(0))
     assert list(table.columns) == ["m", "disjoint", "repeats", "jaccard_mean", "jaccard_std"]
     assert table["m"].tolist() == [3, 5, 6]
     assert table["disjoint"].tolist() == [True, False, False]
     assert table["repeats"].tolist() == [4, 4, 4]
     assert table["jaccard_mean"].tolist() == [1.0, 1.0, 1.0]
     assert table["jaccard_std"].tolist() == [0.0, 0.0, 0.0]
-    assert stability(dense, pruned, n_repeats=2, rng=np.random.default_rng(0))["m"].tolist() == [3]
+    assert overlap(dense, pruned, n_repeats=2, rng=np.random.default_rng(0))["m"].tolist() == [3]
 
 
-def test_pie_stability_sizes_and_determinism():
+def test_pie_overlap_sizes_and_determinism():
     rng = np.random.default_rng(5)
     dense = population(rng.integers(0, 3, size=(6, 40)), 3)
     pruned = population(rng.integers(0, 3, size=(6, 40)), 3)
-    first = stability(dense, pruned, sizes=[1, 2, 4], n_repeats=5, rng=np.random.default_rng(1))
+    first = overlap(dense, pruned, sizes=[1, 2, 4], n_repeats=5, rng=np.random.default_rng(1))
     assert first["disjoint"].tolist() == [True, True, False]
     assert first["jaccard_mean"].between(0, 1).all()
-    again = stability(dense, pruned, sizes=[1, 2, 4], n_repeats=5, rng=np.random.default_rng(1))
+    again = overlap(dense, pruned, sizes=[1, 2, 4], n_repeats=5, rng=np.random.default_rng(1))
     pd.testing.assert_frame_equal(first, again)
-    default = stability(dense, pruned, n_repeats=2, rng=np.random.default_rng(0))
+    default = overlap(dense, pruned, n_repeats=2, rng=np.random.default_rng(0))
     assert default["m"].tolist() == [3] and default["disjoint"].tolist() == [True]
-    small = stability(dense[:2], pruned, n_repeats=2, rng=np.random.default_rng(0))
+    small = overlap(dense[:2], pruned, n_repeats=2, rng=np.random.default_rng(0))
     assert small["m"].tolist() == [1]
-    single_model = stability(dense[:1], pruned, n_repeats=2, rng=np.random.default_rng(0))
+    single_model = overlap(dense[:1], pruned, n_repeats=2, rng=np.random.default_rng(0))
     assert single_model["m"].tolist() == [1] and single_model["disjoint"].tolist() == [False]
-    single = stability(dense, pruned, sizes=[3], n_repeats=1, rng=np.random.default_rng(0))
+    single = overlap(dense, pruned, sizes=[3], n_repeats=1, rng=np.random.default_rng(0))
     assert math.isnan(single.loc[0, "jaccard_std"])
     with pytest.raises(ValueError):
-        stability(dense, pruned, sizes=[7], rng=np.random.default_rng(0))
+        overlap(dense, pruned, sizes=[7], rng=np.random.default_rng(0))
     with pytest.raises(TypeError):
-        pie_stability(SINGLE_LABEL, dense, pruned)  # no rng
+        pie_overlap(SINGLE_LABEL, dense, pruned)  # no rng
 
 
 def bootstrap_pie_percent(dense, pruned, rng, n_boot):
@@ -464,3 +470,35 @@ def test_bootstrap_pie_percent_interval_contains_estimate():
     assert result["low"] <= result["percent"] <= result["high"]
     assert result["low"] < result["high"]
     assert bootstrap_pie_percent(dense, pruned, np.random.default_rng(0), n_boot=200) == result
+
+
+# ---------------------------------------------------------------- A9, A10: the reference's training measures
+
+
+def test_prune_stability_per_prune_over_seeds():
+    """Two seeds, two prunes: (before - after) / before per prune, then mean and std over seeds;
+    a dense run and a run recorded before prunes were measured add nothing."""
+    population = {"dataset": "d", "model": "m", "method": "imp_ft", "sparsity": 0.5}
+    runs = [{**population, "prunes": [{"after_epoch": 2, "measure": "accuracy", "before": 0.8, "after": 0.6},
+                                      {"after_epoch": 4, "measure": "accuracy", "before": 0.5, "after": 0.5}]},
+            {**population, "prunes": [{"after_epoch": 2, "measure": "accuracy", "before": 0.8, "after": 0.4},
+                                      {"after_epoch": 4, "measure": "accuracy", "before": 0.5, "after": 0.6}]},
+            {**population, "method": "dense", "sparsity": 0.0, "prunes": []}, {**population, "method": "old"}]
+    table = prune_stability_table(runs)
+    assert table["step"].tolist() == [1, 2] and table["after_epoch"].tolist() == [2, 4] and table["seeds"].tolist() == [2, 2]
+    np.testing.assert_allclose(table["before_mean"], [0.8, 0.5])
+    np.testing.assert_allclose(table["after_mean"], [0.5, 0.55])
+    np.testing.assert_allclose(table["stability_mean"], [0.375, -0.1])  # (0.25 + 0.5) / 2, (0 - 0.2) / 2
+    np.testing.assert_allclose(table["stability_std"], [math.sqrt(0.03125), math.sqrt(0.02)])
+    assert prune_stability_table([{**population, "prunes": []}]).empty
+    assert math.isnan(relative_drop(0.0, 0.0))
+
+
+def test_generalisation_gap_is_train_minus_test_loss_per_model():
+    """Softmax probabilities of the gold class: train 1/2, 1/4 per model; test 1/4, 1/2."""
+    train, test = binary_logits([[0.5], [0.25]]), binary_logits([[0.25], [0.5]])
+    gap = generalisation_gap(SINGLE_LABEL, train, np.array([0]), test, np.array([0]), "pruned")
+    gaps = [math.log(0.25) - math.log(0.5), math.log(0.5) - math.log(0.25)]  # -log p_train + log p_test
+    assert gap["pruned_train_loss"] == pytest.approx((math.log(2) + math.log(4)) / 2)
+    assert gap["pruned_gap_mean"] == pytest.approx(np.mean(gaps)) and gap["pruned_gap_std"] == pytest.approx(np.std(gaps, ddof=1))
+    assert math.isnan(generalisation_gap(SINGLE_LABEL, train[:1], np.array([0]), test[:1], np.array([0]), "dense")["dense_gap_std"])

@@ -4,7 +4,7 @@ from omegaconf import OmegaConf
 
 from conftest import TINY, compose_train
 from pie.checks import Job, build_schedule, presets_pruning_nothing
-from pie.runs.identity import DENSE, config_keys, stored_run_key
+from pie.runs.identity import DENSE, config_keys, run_keys, stored_run_key
 from pie.runs.manifest import Keys, Manifest
 
 
@@ -45,3 +45,21 @@ def test_a_preset_that_never_prunes_in_a_sweep_is_named():
     jobs = [Job("k0", "imp_ft", False), Job("k1", "imp_ft", False), Job("k2", "mp_ai", False), Job("k3", "mp_ai", True),
             Job("k4", DENSE, False)]
     assert presets_pruning_nothing(jobs) == ["imp_ft"]
+
+
+def test_settings_added_later_keep_the_keys_of_runs_recorded_before_them(tmp_path):
+    """fidelity, threshold.strict and pruning.gradients.resample at the values that reproduce the
+    behaviour before them enter no key: a config recorded without them has the same keys. Any
+    other value does, and fidelity=reference is another run and another model setup."""
+    cfg = compose_train([*TINY, "pruning=iibp_ft", "sparsity=0.5"], tmp_path)
+    config = OmegaConf.to_container(OmegaConf.create({k: cfg[k] for k in cfg if k != "paths"}), resolve=True)
+    before = {**config, "threshold": {"tune_on": "validation"}}
+    before.pop("fidelity")
+    before["pruning"] = {**config["pruning"], "gradients": {"samples": 100, "mode": "eval"}}
+    assert run_keys(before, dense=False) == run_keys(config, dense=False) == config_keys(cfg, dense=False)
+    fresh = keys(["pruning=iibp_ft", "sparsity=0.5", "pruning.gradients.resample=true"], tmp_path)
+    strict = keys(["pruning=iibp_ft", "sparsity=0.5", "threshold.strict=true"], tmp_path)
+    assert fresh.run != config_keys(cfg, dense=False).run and fresh.model == config_keys(cfg, dense=False).model
+    assert strict.model != config_keys(cfg, dense=False).model
+    reference = keys(["pruning=iibp_ft", "sparsity=0.5", "fidelity=reference"], tmp_path)
+    assert reference.run != fresh.run and reference.model not in {strict.model, config_keys(cfg, dense=False).model}

@@ -159,7 +159,7 @@ def test_analyse_multi_label_pair_by_hand():
         example_ids=np.array([f"e{i}" for i in range(6)], dtype=object),
         texts=[f"text {i}" for i in range(6)], label_names=("corn", "grain", "wheat"),
     )
-    result = analyse_pair(inputs, np.random.default_rng(0), AnalysisOptions(n_boot=50, stability_repeats=3))
+    result = analyse_pair(inputs, np.random.default_rng(0), AnalysisOptions(n_boot=50, overlap_repeats=3))
     summary = result.summary
     assert summary["pies"] == 3 and summary["pie_percent"] == pytest.approx(50.0)
     assert summary["flipped_decisions"] == 3 and summary["metric"] == "macro_f1"
@@ -178,7 +178,7 @@ def test_analyse_multi_label_pair_by_hand():
     assert set(examples["group"]) == {"dense modal correct"}
     assert examples["gold"].tolist() == ["grain, wheat", "corn, grain, wheat", "wheat"]
     assert examples["pruned_modal"].tolist() == ["grain", "corn, grain", "(none)"]
-    assert (result.stability["jaccard_mean"] == 1.0).all()  # every model agrees: any draw finds the same PIEs
+    assert (result.overlap["jaccard_mean"] == 1.0).all()  # every model agrees: any draw finds the same PIEs
 
 
 def test_dense_row_multi_label():

@@ -90,13 +90,18 @@ class Observer(L.Callback):
         self.after_epoch: list[dict] = []
         self.after_step: dict[int, dict] = {}
         self.nonzero_masked: list[int] = []
+        self.optimizers: list = []  # kept alive, so that no later optimizer reuses an id compared here
+
+    def _id(self, optimizer) -> int:
+        self.optimizers.append(optimizer)
+        return id(optimizer)
 
     def on_train_start(self, trainer, pl_module):
         self.initial = _state(pl_module.network)
-        self.initial_optimizer = id(trainer.optimizers[0])
+        self.initial_optimizer = self._id(trainer.optimizers[0])
 
     def on_train_epoch_start(self, trainer, pl_module):
-        self.epoch_start_optimizers.append(id(trainer.optimizers[0]))
+        self.epoch_start_optimizers.append(self._id(trainer.optimizers[0]))
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         self.after_step[trainer.global_step] = _state(pl_module.network)
@@ -108,7 +113,7 @@ class Observer(L.Callback):
         self.after_epoch.append({
             "masks": {k: v.clone() for k, v in self.pruner.masks.items()},
             "state": _state(pl_module.network),
-            "optimizer": id(optimizer),
+            "optimizer": self._id(optimizer),
             "optimizer_state_len": len(optimizer.state),
         })
 
@@ -123,13 +128,13 @@ class BeforePrune(L.Callback):
         self.weights.append(pl_module.network.hidden.weight.detach().clone())
 
 
-def _fit(schedule, score=magnitude, rewind_step=None, random_seed=0, seed=0, gradient_samples=16, before=()):
+def _fit(schedule, score=magnitude, rewind_step=None, random_seed=0, seed=0, gradients=None, before=(), measure=None):
     torch.manual_seed(seed)
     network = TinyNet()
     module = Classifier(network, functools.partial(torch.optim.Adam, lr=1e-2), num_classes=2)
     datamodule = TinyDataModule()
     pruner = PruningCallback(schedule, score, SELECT, "layerwise", rewind_step=rewind_step,
-                             gradients={"samples": gradient_samples}, random_seed=random_seed)
+                             gradients=gradients or {"samples": 16}, random_seed=random_seed, measure=measure)
     observer = Observer(pruner)
     trainer = L.Trainer(
         accelerator="cpu", devices=1, max_epochs=schedule.max_epochs, logger=False,
@@ -316,6 +321,37 @@ def test_impact_scores_inside_trainer():
     assert set(torch.nonzero(~first.flatten()).flatten().tolist()) == expectation.expected
     w = module.network.hidden.weight.detach()
     assert torch.equal(w[~pruner.masks["hidden.weight"]], torch.zeros(16))
+
+
+def test_a_fresh_gradient_sample_per_prune_is_seeded_and_recorded():
+    """gradients.resample: each prune draws its own 16 examples from a seed made of (random_seed,
+    prune index), the same in a rerun; each prune records the positions whose gradient counted
+    (reference mode: the last batch of 10, here 6). Without it one sample serves every prune."""
+    schedule = iterative(0.5, phase_epochs=1, phases="equal")
+    fresh = {"samples": 16, "resample": True}
+    pruner, _, _, _, datamodule = _fit(schedule, score=score_fns.impact, random_seed=3, gradients=fresh)
+    seeds = [seed for _, seed, _ in datamodule.sample_calls]
+    assert len(set(seeds)) == 3 and 3 not in seeds
+    samples = [tuple(h["gradient_examples"]) for h in pruner.history]
+    assert len(set(samples)) == 3 and all(len(s) == 16 for s in samples)
+    for sample, seed in zip(samples, seeds):
+        assert sample == tuple(torch.randperm(N_TRAIN, generator=torch.Generator().manual_seed(seed))[:16].tolist())
+    again = _fit(schedule, score=score_fns.impact, random_seed=3, gradients=fresh)[0]
+    assert [tuple(h["gradient_examples"]) for h in again.history] == samples
+    fixed = _fit(schedule, score=score_fns.impact, random_seed=3)[0]
+    assert len({tuple(h["gradient_examples"]) for h in fixed.history}) == 1
+    reference = _fit(schedule, score=score_fns.impact, random_seed=3, gradients={**fresh, "mode": "reference"})[0]
+    assert [tuple(h["gradient_examples"]) for h in reference.history] == [s[10:] for s in samples]
+
+
+def test_each_prune_records_the_measures_right_before_and_after_it():
+    """measure runs on the model right before and right after each prune: here it counts the
+    zero weights of hidden.weight, 0 -> 7, 7 -> 12, 12 -> 16."""
+    def zeros(pl_module):
+        return {"zeros": int((pl_module.network.hidden.weight == 0).sum())}
+
+    pruner = _fit(iterative(0.5, phase_epochs=1, phases="equal"), measure=zeros)[0]
+    assert [(h["test_before"]["zeros"], h["test_after"]["zeros"]) for h in pruner.history] == [(0, 7), (7, 12), (12, 16)]
 
 
 def test_random_scores_seeded_masks():

@@ -11,8 +11,8 @@ import pytest
 from conftest import TINY, run_cli
 
 pytestmark = pytest.mark.slow
-TABLES = ["summary", "effectiveness", "accuracy", "classes", "class_change", "influence", "text", "stability", "examples",
-          "trust", "cie", "comparison"]
+TABLES = ["summary", "effectiveness", "accuracy", "classes", "class_change", "influence", "text", "overlap", "examples",
+          "prune_stability", "generalisation_gap", "trust", "cie", "comparison"]
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +59,15 @@ def test_tables_hold_the_analyses(report):
     assert influence.groupby("sparsity")["examples"].sum().tolist() == [64, 64]
     text = pd.read_csv(report / "text.csv")
     assert {"tokens", "flesch_reading_ease", "difficult_words"} <= set(text["measure"])
-    stability = pd.read_csv(report / "stability.csv")
-    assert set(stability["m"]) == {1} and stability["disjoint"].all() and stability["jaccard_mean"].between(0, 1).all()
+    overlap = pd.read_csv(report / "overlap.csv")
+    assert set(overlap["m"]) == {1} and overlap["disjoint"].all() and overlap["jaccard_mean"].between(0, 1).all()
+    stability = pd.read_csv(report / "prune_stability.csv")  # IMP-FT with E = 1 prunes after (0-based) epochs 1, 2, 3
+    assert stability["step"].tolist() == [1, 2, 3] * 2 and stability["after_epoch"].tolist() == [1, 2, 3] * 2
+    assert (stability["seeds"] == 3).all() and set(stability["measure"]) == {"accuracy"}
+    assert (stability["stability_mean"] <= 1).all() and stability[["before_mean", "after_mean"]].stack().between(0, 1).all()
+    gap = pd.read_csv(report / "generalisation_gap.csv")
+    assert gap["sparsity"].tolist() == [0.5, 0.9] and gap["dense_gap_mean"].nunique() == 1
+    assert (gap["pruned_train_loss"] - gap["pruned_test_loss"]).tolist() == pytest.approx(gap["pruned_gap_mean"].tolist())
     effectiveness = pd.read_csv(report / "effectiveness.csv")
     assert effectiveness["method"].iloc[0] == "dense" and list(effectiveness["seeds"]) == [3, 3, 3]
     pies = pd.read_parquet(report / "pies.parquet")
@@ -76,7 +83,8 @@ def test_every_plot_shows_its_data(outputs, request):
 
     pngs = sorted((request.getfixturevalue(outputs) / "plots").glob("*.png"))
     assert {p.stem.split("_rotten")[0] for p in pngs} == {
-        "effectiveness", "pie_percent", "pie_accuracy", "classes", "influence", "text", "stability", "comparison"}
+        "effectiveness", "pie_percent", "pie_accuracy", "classes", "influence", "text", "overlap", "prune_stability",
+        "generalisation_gap", "comparison"}
     for png in pngs:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         pixels = matplotlib.image.imread(png)[..., :3]

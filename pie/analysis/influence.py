@@ -4,12 +4,10 @@ loss per bin (Tropeano et al. 2025)."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
-
-# Floor on a dense loss before dividing by it: a dense model can fit an example to zero loss in
-# float arithmetic, and the ratio must stay finite there.
-EPSILON = 1e-12
 
 
 def rank_bins(scores: np.ndarray, n_bins: int = 20) -> np.ndarray:
@@ -51,25 +49,61 @@ def per_bin_share(bins: np.ndarray, flags: np.ndarray, n_bins: int) -> pd.DataFr
     )
 
 
-def _per_bin_mean_sem(values: np.ndarray, bins: np.ndarray, n_bins: int) -> pd.DataFrame:
-    """Per bin: mean of per-example values, its standard error (ddof=1; NaN below two examples)."""
-    bins = np.asarray(bins)
+def _over_pairs(values: np.ndarray) -> np.ndarray:
+    """float[N]: the mean over model pairs of each example's values [P, N], undefined ones left out."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an example with no defined ratio stays NaN
+        return np.nanmean(values, axis=0)
+
+
+def _per_bin_sem(values: np.ndarray, bins: np.ndarray, n_bins: int) -> np.ndarray:
+    """Per bin: the standard error (ddof=1) of the per-example values [P, N] averaged over the
+    model pairs, across the bin's examples (pie's error bars); NaN below two examples."""
+    values = _over_pairs(values)
     counts = _bin_counts(bins, n_bins)
-    means = _bin_means(values, bins, n_bins)
-    deviations = (values - means[bins - 1]) ** 2
+    deviations = (values - _bin_means(values, bins, n_bins)[bins - 1]) ** 2
     squares = np.bincount(bins, weights=deviations, minlength=n_bins + 1)[1:]
     sem = np.full(n_bins, np.nan)
     np.divide(np.sqrt(squares), np.sqrt(counts * (counts - 1.0)), out=sem, where=counts > 1)
-    return pd.DataFrame(
-        {"bin": np.arange(1, n_bins + 1), "examples": counts, "mean": means, "sem": sem}
-    )
+    return sem
 
 
-def loss_ratio_from_losses(dense_losses: np.ndarray, pruned_losses: np.ndarray, bins: np.ndarray, n_bins: int) -> pd.DataFrame:
-    """Per bin: mean and sem over examples of L_pruned / L_dense, from per-model losses [M, N],
-    averaged over model pairs: model i of the dense population with model i of the pruned one
-    (the caller aligns them by seed; with unequal populations the first min(M_dense, M_pruned)).
-    A dense loss is floored at EPSILON before dividing."""
+def _per_bin_model_spread(values: np.ndarray, bins: np.ndarray, n_bins: int) -> np.ndarray:
+    """Per bin: the mean over its examples of the standard deviation (ddof=0) of the values [P, N]
+    across model pairs, divided by √(examples in the bin) (the reference's error bars)."""
+    spread = np.nanstd(values, axis=0)
+    counts = _bin_counts(bins, n_bins)
+    error = np.full(n_bins, np.nan)
+    np.divide(_bin_means(spread, bins, n_bins), np.sqrt(counts), out=error, where=counts > 0)
+    return error
+
+
+ERROR_BARS = {"sem": _per_bin_sem, "model_std": _per_bin_model_spread}
+
+
+def loss_ratios(dense_losses: np.ndarray, pruned_losses: np.ndarray) -> np.ndarray:
+    """float64[P, N]: L_pruned / L_dense of model pair i (dense model i with pruned model i; the
+    caller aligns them by seed; with unequal populations the first P = min(M_dense, M_pruned)), from
+    losses [M, N], or per class [M, N, C] (then the mean over the classes of the per-class ratios).
+    A dense loss of exactly 0 (a margin beyond what float64 resolves, ~745 in logits, the losses
+    being exact below that) leaves its ratio undefined (NaN), never blown up by a floor."""
     pairs = min(len(dense_losses), len(pruned_losses))
-    ratios = (pruned_losses[:pairs] / np.maximum(dense_losses[:pairs], EPSILON)).mean(axis=0)
-    return _per_bin_mean_sem(ratios, bins, n_bins)
+    dense, pruned = np.asarray(dense_losses[:pairs], dtype=np.float64), np.asarray(pruned_losses[:pairs], dtype=np.float64)
+    ratios = np.full(dense.shape, np.nan)
+    np.divide(pruned, dense, out=ratios, where=dense > 0)
+    return ratios.mean(axis=2) if ratios.ndim == 3 else ratios
+
+
+def loss_ratio_from_losses(dense_losses: np.ndarray, pruned_losses: np.ndarray, bins: np.ndarray, n_bins: int,
+                           error_bars: str = "sem") -> pd.DataFrame:
+    """Per bin: examples, the mean over examples of the per-example loss ratio (`loss_ratios`,
+    averaged over model pairs; examples without a defined ratio left out) and its error bar
+    (ERROR_BARS: "sem" or "model_std", the analysis conventions' choice)."""
+    ratios = loss_ratios(dense_losses, pruned_losses)
+    bins = np.asarray(bins)
+    defined = ~np.isnan(_over_pairs(ratios))
+    ratios, kept = ratios[:, defined], bins[defined]
+    return pd.DataFrame({
+        "bin": np.arange(1, n_bins + 1), "examples": _bin_counts(kept, n_bins),
+        "mean": _bin_means(_over_pairs(ratios), kept, n_bins), "sem": ERROR_BARS[error_bars](ratios, kept, n_bins),
+    })

@@ -31,7 +31,7 @@ import numpy as np
 
 from pie.analysis.agreement import taxicab
 from pie.analysis.resampling import index_draws
-from pie.analysis.stability import votes_of_draws
+from pie.analysis.overlap import votes_of_draws
 from pie.pies.task import Task
 
 FULL, HALF = "full", "half"

@@ -16,12 +16,13 @@ from pie.analysis.accuracy import accuracy_row
 from pie.analysis.classes import class_distribution, class_score_change
 from pie.analysis.examples import pie_examples
 from pie.analysis.influence import loss_ratio_from_losses, per_bin_share, rank_bins
-from pie.analysis.stability import bootstrap_percent, pie_stability
+from pie.analysis.overlap import bootstrap_percent, pie_overlap
 from pie.analysis.summary import dense_row, pair_row, verdict_columns
 from pie.analysis.degenerate import SHARE, degeneracy
 from pie.analysis.noise import confidence, seed_draws
 from pie.analysis.options import AnalysisOptions
 from pie.analysis.text import text_ratios
+from pie.analysis.training_measures import generalisation_gap
 from pie.analysis.trust import degenerate_columns, top_examples, trust
 from pie.pies.task import Task
 
@@ -70,7 +71,8 @@ def _order(seeds, shared) -> list[int]:
 @dataclass(frozen=True)
 class DenseTrain:
     """What A5 needs of the dense population on the train split, computed once per population
-    and model order: per-model losses [Md, T] and the population's votes [T, C]."""
+    and model order: per-model losses [Md, T] (per class [Md, T, C] where the conventions average
+    per-class loss ratios) and the population's votes [T, C]."""
 
     losses: np.ndarray
     votes: np.ndarray
@@ -80,7 +82,7 @@ class DenseTrain:
     def of(cls, task: Task, train: SplitArrays) -> "DenseTrain":
         decisions = task.decide(train.dense, train.dense_thresholds)
         votes = task.indicators(decisions, train.num_classes).sum(axis=0, dtype=np.int64)
-        return cls(losses=task.loss(train.dense, train.labels), votes=votes, models=len(decisions))
+        return cls(losses=task.ratio_losses(train.dense, train.labels), votes=votes, models=len(decisions))
 
 
 @dataclass(frozen=True)
@@ -104,9 +106,10 @@ class PairAnalyses:
     pies: pd.DataFrame
     classes: pd.DataFrame
     class_change: pd.DataFrame
-    stability: pd.DataFrame
+    overlap: pd.DataFrame
     cie: pd.DataFrame
     influence: pd.DataFrame = field(default_factory=pd.DataFrame)
+    generalisation_gap: pd.DataFrame = field(default_factory=pd.DataFrame)
     text: pd.DataFrame = field(default_factory=pd.DataFrame)
     examples: pd.DataFrame = field(default_factory=pd.DataFrame)
 
@@ -132,7 +135,8 @@ def _influence(inputs: PairInputs, tie: str) -> pd.DataFrame:
     pruned_votes = task.indicators(pruned, train.num_classes).sum(axis=0, dtype=np.int64)
     train_pies = task.is_pie(dense.votes, pruned_votes, dense.models, len(pruned), tie)
     share = per_bin_share(inputs.train_bins, train_pies, inputs.n_bins)
-    ratio = loss_ratio_from_losses(dense.losses, task.loss(train.pruned, train.labels), inputs.train_bins, inputs.n_bins)
+    ratio = loss_ratio_from_losses(dense.losses, task.ratio_losses(train.pruned, train.labels), inputs.train_bins, inputs.n_bins,
+                                   task.conventions.error_bars)
     return pd.DataFrame({
         "bin": share["bin"], "examples": share["examples"], "pie_share": share["share"],
         "loss_ratio": ratio["mean"], "loss_ratio_sem": ratio["sem"],
@@ -148,13 +152,14 @@ def _named(frame: pd.DataFrame, names) -> pd.DataFrame:
 
 def analyse_pair(inputs: PairInputs, rng: np.random.Generator, options: AnalysisOptions = AnalysisOptions(),
                  noise_rng: np.random.Generator | None = None) -> PairAnalyses:
-    """A2-A8 for one pair (A1, effectiveness, needs only the runs' metrics and is done apart), the
-    seed-noise null and confidence, agreement beyond PIEs and degeneracy (pie.analysis.trust).
+    """A2-A8 and A10 (the generalisation gap) for one pair (A1, effectiveness, and A9, the
+    post-prune stability, need only the runs' manifests and are done apart), the seed-noise null
+    and confidence, agreement beyond PIEs and degeneracy (pie.analysis.trust).
 
     `options.pie_set`: the PIEs that A3, A4, A6 and A7 study: "modal" (the paper's: modal labels of
     the full populations differ) or "robust" (PIEs in at least `robust_level` of the seed draws); the
     % PIEs and the train-split PIEs of A5 are always the modal ones. Random draws from `rng`, in
-    this order: the % PIE interval, the stability draws, the text intervals; the seed draws and
+    this order: the % PIE interval, the overlap draws, the text intervals; the seed draws and
     the excess interval come from `noise_rng` (by default a stream spawned from `rng`), so that
     adding them changed none of the other numbers."""
     task, test, tie, n_boot = inputs.task, inputs.test, options.tie, options.n_boot
@@ -174,7 +179,7 @@ def analyse_pair(inputs: PairInputs, rng: np.random.Generator, options: Analysis
     if options.pie_set == "robust" and early is None:
         raise ValueError("robust PIEs need a dense population of at least 2 models (for the seed draws)")
     interval = bootstrap_percent(result.is_pie, result.considered, rng, n_boot=n_boot)
-    stability = pie_stability(task, dense_indicators, pruned_indicators, tie, n_repeats=options.stability_repeats, rng=rng)
+    overlap = pie_overlap(task, dense_indicators, pruned_indicators, tie, n_repeats=options.overlap_repeats, rng=rng)
     chosen = confidence(early) >= options.robust_level if early is not None else result.is_pie
     text = text_ratios(inputs.text_measures, chosen, rng, n_boot=n_boot) if inputs.text_measures is not None else pd.DataFrame()
     found = trust(task, test.dense, test.pruned, dense, pruned, test.labels, result, early or draws(), test.paired, noise_rng,
@@ -192,12 +197,17 @@ def analyse_pair(inputs: PairInputs, rng: np.random.Generator, options: Analysis
         classes=_named(class_distribution(gold, chosen).assign(**task.class_extras(result)), names),
         class_change=_named(class_score_change(task.per_class_scores(dense, test.labels, classes),
                                                task.per_class_scores(pruned, test.labels, classes), gold.sum(axis=0)), names),
-        stability=stability,
+        overlap=overlap,
         cie=top_examples(found, pies, shown, inputs.texts),
         text=text,
     )
     if inputs.train is not None and inputs.train_bins is not None:
         analyses.influence = _influence(inputs, tie)
+    if inputs.train is not None:
+        train = inputs.train
+        analyses.generalisation_gap = pd.DataFrame([{
+            **generalisation_gap(task, train.dense, train.labels, test.dense, test.labels, "dense"),
+            **generalisation_gap(task, train.pruned, train.labels, test.pruned, test.labels, "pruned")}])
     if inputs.texts is not None:
         analyses.examples = pie_examples(
             inputs.texts, shown["gold"], shown["dense_decision"], shown["pruned_decision"],

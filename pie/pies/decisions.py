@@ -1,5 +1,6 @@
-"""Multi-label decisions: a model predicts class c when sigmoid(z_c) >= its threshold τ, one τ per
-model, chosen on a grid to maximise macro-F1 (the paper's grid 0.00, 0.01, ..., 0.99)."""
+"""Multi-label decisions: a model predicts class c when sigmoid(z_c) >= its threshold τ (pie), or
+> τ (strict, the reference code), one τ per model, chosen on a grid to maximise macro-F1 (the
+paper's grid 0.00, 0.01, ..., 0.99)."""
 
 from __future__ import annotations
 
@@ -17,16 +18,16 @@ def logit_of(threshold: float) -> float:
     return -np.inf if threshold == 0.0 else float(np.log(threshold) - np.log1p(-threshold))
 
 
-def binarize(logits: np.ndarray, thresholds) -> np.ndarray:
-    """bool[..., N, C]: sigmoid(logits) >= τ. `thresholds` is one τ, or one per model for
-    population logits [M, N, C] (each model binarised with its own τ)."""
+def binarize(logits: np.ndarray, thresholds, strict: bool = False) -> np.ndarray:
+    """bool[..., N, C]: sigmoid(logits) >= τ, or > τ when strict. `thresholds` is one τ, or one
+    per model for population logits [M, N, C] (each model binarised with its own τ)."""
     logits = np.asarray(logits)
     cut = np.vectorize(logit_of, otypes=[np.float64])(np.asarray(thresholds, dtype=np.float64))
     if cut.ndim == 1:
         if logits.ndim != 3 or len(cut) != len(logits):
             raise ValueError(f"{len(cut)} thresholds for logits of shape {logits.shape}: give one per model")
         cut = cut[:, None, None]
-    return logits >= cut
+    return logits > cut if strict else logits >= cut
 
 
 def per_class_f1(decisions: np.ndarray, targets: np.ndarray, undefined: float = 0.0) -> np.ndarray:
@@ -48,12 +49,12 @@ def macro_f1_from_decisions(decisions: np.ndarray, targets: np.ndarray) -> np.nd
     return per_class_f1(decisions, targets).mean(axis=-1)
 
 
-def tune_threshold(logits: np.ndarray, targets: np.ndarray, grid=GRID) -> tuple[float, float]:
-    """(τ, macro-F1) of the grid threshold with the best macro-F1 of one model's logits [N, C];
-    the lowest such τ on ties."""
+def tune_threshold(logits: np.ndarray, targets: np.ndarray, grid=GRID, strict: bool = False) -> tuple[float, float]:
+    """(τ, macro-F1) of the grid threshold with the best macro-F1 of one model's logits [N, C],
+    deciding as `binarize` with `strict`; the lowest such τ on ties."""
     logits, targets = np.asarray(logits), np.asarray(targets, dtype=bool)
     if logits.ndim != 2 or logits.shape != targets.shape:
         raise ValueError(f"logits {logits.shape} and multi-hot targets {targets.shape} must both be [N, C]")
-    scores = np.array([macro_f1_from_decisions(binarize(logits, tau), targets) for tau in grid])
+    scores = np.array([macro_f1_from_decisions(binarize(logits, tau, strict), targets) for tau in grid])
     best = int(np.argmax(scores))
     return float(grid[best]), float(scores[best])

@@ -7,6 +7,10 @@ whose sigmoid reaches the model's own threshold τ (multi-label, Tropeano et al.
 population decides by its votes: the modal label with a tie rule (Hooker et al. 2019), or per
 class a strict majority. An example is a PIE when the dense and the pruned population decide
 differently. Scores are accuracy, or macro-F1 for multi-label data (the paper's headline metrics).
+
+Each task carries the analysis conventions (pie.pies.conventions) where the reference code and pie
+differ: the multi-label decision rule, subset macro-F1, the loss ratio and A5's error bars;
+`task.using(conventions)` gives the same task under other conventions.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pie.pies.losses import binary_cross_entropy, cross_entropy, el2n, el2n_multi_label, js_divergence, log_softmax
+from pie.pies.conventions import PIE, Conventions
+from pie.pies.losses import binary_cross_entropies, binary_cross_entropy, cross_entropy, el2n, el2n_multi_label, js_divergence, log_softmax
 from pie.pies.decisions import binarize, macro_f1_from_decisions, per_class_f1, tune_threshold
 from pie.pies.modal import argmax_last, modal_from_votes
 from pie.pies.multi_label import MultiLabelPieResult, majority_from_votes, pie_table_from_votes as multi_label_table, tied
@@ -28,21 +33,33 @@ def _mean_std(values: np.ndarray, name: str) -> dict:
     return {f"{name}_mean": float(np.mean(values)), f"{name}_std": float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")}
 
 
-def macro_f1(decisions: np.ndarray, targets: np.ndarray, subset: np.ndarray | None = None) -> np.ndarray:
-    """Macro-F1 of decisions [..., N, C] on a subset of examples, over the classes defined there
-    (some positive or predicted); NaN when the subset is empty or no class is defined."""
+def macro_f1(decisions: np.ndarray, targets: np.ndarray, subset: np.ndarray | None = None, empty_class_f1: str = "omit") -> np.ndarray:
+    """Macro-F1 of decisions [..., N, C] on a subset of examples. A class with no gold and no
+    predicted positive there is left out ("omit") or scores 0 ("zero", scikit-learn's rule); NaN
+    when the subset is empty or no class is scored."""
     targets = np.asarray(targets)
     if subset is not None:
         subset = np.asarray(subset, dtype=bool)
         decisions, targets = decisions[..., subset, :], targets[subset]
-    scores = per_class_f1(decisions, targets, undefined=np.nan)
+    scores = per_class_f1(decisions, targets, undefined=0.0 if empty_class_f1 == "zero" and len(targets) else np.nan)
     defined = ~np.isnan(scores)
     total = np.where(defined, scores, 0.0).sum(axis=-1)
     count = defined.sum(axis=-1)
     return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
-class SingleLabel:
+class _Task:
+    """What both tasks share: the conventions they analyse under."""
+
+    def __init__(self, conventions: Conventions = PIE):
+        self.conventions = conventions
+
+    def using(self, conventions: Conventions):
+        """This task under other analysis conventions."""
+        return type(self)(conventions)
+
+
+class SingleLabel(_Task):
     """One class per example; per-model decisions are argmax labels int64[M, N]."""
 
     name, metric, multi_label = "single-label", "accuracy", False
@@ -135,6 +152,10 @@ class SingleLabel:
     def loss(self, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
         return cross_entropy(logits, labels)
 
+    def ratio_losses(self, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """The losses [M, N] whose pruned/dense ratio A5 averages."""
+        return cross_entropy(logits, labels)
+
     def el2n(self, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
         return el2n(logits, labels)
 
@@ -218,7 +239,7 @@ class SingleLabel:
         })
 
 
-class MultiLabel:
+class MultiLabel(_Task):
     """Sets of classes per example (multi-hot int8[N, C] gold); per-model decisions are bool[M, N, C]."""
 
     name, metric, multi_label = "multi-label", "macro_f1", True
@@ -229,7 +250,7 @@ class MultiLabel:
         thresholds = np.asarray(thresholds, dtype=np.float64)
         if np.isnan(thresholds).any():
             raise ValueError("multi-label runs without a decision threshold in their manifest; rerun them")
-        return binarize(logits, thresholds)
+        return binarize(logits, thresholds, self.conventions.strict)
 
     def indicators(self, decisions: np.ndarray, num_classes: int) -> np.ndarray:
         return decisions.astype(np.int8)
@@ -277,23 +298,27 @@ class MultiLabel:
         """(strict-majority decisions bool[N, C], tied bool[N]); the tie rule does not apply."""
         return majority_from_votes(votes, models), tied(votes, models)
 
+    def _macro_f1(self, decisions: np.ndarray, labels: np.ndarray, subset: np.ndarray | None = None) -> np.ndarray:
+        """Macro-F1 with the conventions' rule for classes absent from the subset."""
+        return macro_f1(decisions, labels, subset, self.conventions.empty_class_f1)
+
     def model_scores(self, decisions: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        return macro_f1(decisions, labels)
+        return self._macro_f1(decisions, labels)
 
     def population_stats(self, decisions: np.ndarray, labels: np.ndarray) -> dict:
         """Seeds, macro-F1 (the headline) and subset accuracy of each model, mean and std."""
         exact = (decisions == np.asarray(labels, dtype=bool)[None]).all(axis=2).mean(axis=1)
-        return {"seeds": len(decisions), "metric": "macro_f1", **_mean_std(macro_f1(decisions, labels), "macro_f1"),
+        return {"seeds": len(decisions), "metric": "macro_f1", **_mean_std(self._macro_f1(decisions, labels), "macro_f1"),
                 **_mean_std(exact, "accuracy")}
 
     def score(self, decision: np.ndarray, labels: np.ndarray, subset: np.ndarray | None = None) -> float:
-        """Macro-F1 of a population's decisions on a subset, over the classes defined there."""
-        return float(macro_f1(decision, labels, subset))
+        """Macro-F1 of a population's decisions on a subset."""
+        return float(self._macro_f1(decision, labels, subset))
 
     def mean_score(self, decisions: np.ndarray, labels: np.ndarray, subset: np.ndarray | None = None) -> float:
         if subset is not None and not np.asarray(subset, dtype=bool).any():
             return float("nan")
-        return float(np.nanmean(macro_f1(decisions, labels, subset)))
+        return float(np.nanmean(self._macro_f1(decisions, labels, subset)))
 
     def per_class_scores(self, decisions: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
         """float[M, C]: F1 of each model per class; NaN where a class is undefined."""
@@ -308,6 +333,12 @@ class MultiLabel:
 
     def loss(self, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
         return binary_cross_entropy(logits, labels)
+
+    def ratio_losses(self, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """The losses whose pruned/dense ratio A5 averages: per class [M, N, C] (the ratio is the
+        mean of per-class ratios) or the class mean [M, N], as the conventions' loss_ratio says."""
+        losses = binary_cross_entropies(logits, labels)
+        return losses if self.conventions.loss_ratio == "per_class" else losses.mean(axis=2)
 
     def el2n(self, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
         return el2n_multi_label(logits, labels)
@@ -370,18 +401,20 @@ class MultiLabel:
 
     def threshold(self, tune_on: str, validation: tuple[np.ndarray, np.ndarray], train_epoch) -> dict:
         """The run's τ: best macro-F1 on the final validation logits (eval mode), or on the last
-        training epoch's logits (train mode, weights changing: the reference's way)."""
+        training epoch's logits (train mode, weights changing: the reference's way), deciding by
+        the conventions' rule (recorded with it)."""
         logits, targets = validation if tune_on == "validation" else train_epoch
-        tau, f1 = tune_threshold(logits, targets)
-        return {"value": tau, "tuned_on": tune_on, "macro_f1": f1}
+        tau, f1 = tune_threshold(logits, targets, strict=self.conventions.strict)
+        return {"value": tau, "tuned_on": tune_on, "macro_f1": f1, "decision": self.conventions.decision}
 
     def run_metrics(self, logits: np.ndarray, labels: np.ndarray, threshold: float) -> dict[str, float]:
         """Subset accuracy and macro/micro precision, recall and F1 of the decisions sigmoid >= τ
-        (torchmetrics; `accuracy` is the subset accuracy, so it reads like the single-label one)."""
+        (> τ under strict conventions; torchmetrics; `accuracy` is the subset accuracy, so it reads
+        like the single-label one)."""
         import torch
         import torchmetrics
 
-        preds = torch.as_tensor(binarize(logits, threshold)).long()
+        preds = torch.as_tensor(binarize(logits, threshold, self.conventions.strict)).long()
         target = torch.as_tensor(np.asarray(labels)).long()
         task = {"task": "multilabel", "num_labels": logits.shape[1]}
         functional = torchmetrics.functional
@@ -397,7 +430,7 @@ class MultiLabel:
         return pd.DataFrame({
             "example_id": list(example_ids),
             "label": [np.flatnonzero(row).tolist() for row in np.asarray(labels)],
-            "prediction": [np.flatnonzero(row).tolist() for row in binarize(logits, threshold)],
+            "prediction": [np.flatnonzero(row).tolist() for row in binarize(logits, threshold, self.conventions.strict)],
             "confidence": 1.0 / (1.0 + np.exp(-logits.max(axis=1))),
             "logits": [list(map(float, row)) for row in logits],
         })
@@ -407,9 +440,9 @@ Task = SingleLabel | MultiLabel
 SINGLE_LABEL, MULTI_LABEL = SingleLabel(), MultiLabel()
 
 
-def task_for(multi_label: bool) -> Task:
-    """The one place that chooses the task: from the data's kind of labels."""
-    return MULTI_LABEL if multi_label else SINGLE_LABEL
+def task_for(multi_label: bool, conventions: Conventions = PIE) -> Task:
+    """The one place that chooses the task: from the data's kind of labels, under `conventions`."""
+    return (MULTI_LABEL if multi_label else SINGLE_LABEL).using(conventions)
 
 
 def task_of(labels: np.ndarray) -> Task:

@@ -9,6 +9,8 @@ the optimizer step, and masked weights are re-zeroed after every step, so checkp
 weights and the masks travel in the callback's own state (and in saved weight files).
 After a pruning step the method either fine-tunes (optimizer state kept) or rewinds every
 weight to a snapshot (initialisation, or step k for late rewinding) with a fresh optimizer.
+Each prune records the test metrics of the model right before and right after it (`measure`),
+from which the reference code's post-prune "stability" is computed.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ import logging
 from typing import Callable, Mapping
 
 import lightning as L
+import numpy as np
 import torch
 from torch import nn
 
-from pie.pruning.gradients import accumulate_gradients
+from pie.pruning.gradients import accumulate_gradients, counted_batches
 from pie.pruning.masks import full_masks, prune_to_sparsity, sparsity_report
 from pie.pruning.nm import linear_weights, nm_masks
 from pie.pruning.schedules import BEFORE_TRAINING, PruningStep, Schedule
@@ -29,6 +32,7 @@ from pie.pruning.scores import ScoreInputs
 log = logging.getLogger(__name__)
 
 Selection = Callable[[nn.Module], Mapping[str, nn.Parameter]]
+Measure = Callable[[L.LightningModule], dict]
 Scorer = Callable[[Mapping[str, torch.Tensor], ScoreInputs], Mapping[str, torch.Tensor]]
 
 
@@ -46,12 +50,16 @@ class ScheduledPruning(L.Callback):
         captured then, and `_rewind_weights` loads it).
     :param rewind_state: weights to rewind to, given explicitly (prune.py branches rewind to the
         dense run's initialisation, not to the weights they start from).
+    :param measure: the model's test metrics as it is now (pie.runs.writer.PredictionWriter.measure),
+        recorded in each prune's history entry as `test_before` and `test_after`.
     :param masks: the masks a run starts from (recover.py: the pruned run's), kept until a prune.
     """
 
     def __init__(self, schedule: Schedule, random_seed: int = 0, rewind_step: int | None = None,
-                 rewind_state: Mapping[str, torch.Tensor] | None = None, masks: Mapping[str, torch.Tensor] | None = None):
+                 rewind_state: Mapping[str, torch.Tensor] | None = None, measure: Measure | None = None,
+                 masks: Mapping[str, torch.Tensor] | None = None):
         self.schedule = schedule
+        self.measure = measure
         self.random_seed = int(random_seed)
         self.generator = torch.Generator().manual_seed(self.random_seed)
         self.history: list[dict] = []
@@ -64,7 +72,7 @@ class ScheduledPruning(L.Callback):
             self.rewind_state = clone_state(pl_module.network)
         step = self.schedule.step_after(BEFORE_TRAINING)
         if step is not None and not self.history:
-            self._prune(step, trainer, pl_module)
+            self._measured_prune(step, trainer, pl_module)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if self.rewind_step and self.rewind_state is None and trainer.global_step == self.rewind_step:
@@ -73,7 +81,14 @@ class ScheduledPruning(L.Callback):
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         step = self.schedule.step_after(trainer.current_epoch)
         if step is not None:
-            self._prune(step, trainer, pl_module)
+            self._measured_prune(step, trainer, pl_module)
+
+    def _measured_prune(self, step: PruningStep, trainer, pl_module) -> None:
+        """Prune, and record the test metrics right before and right after in the step's entry."""
+        before = self.measure(pl_module) if self.measure else None
+        self._prune(step, trainer, pl_module)
+        if self.measure:
+            self.history[-1].update(test_before=before, test_after=self.measure(pl_module))
 
     def _prune(self, step: PruningStep, trainer, pl_module) -> None:
         raise NotImplementedError
@@ -100,7 +115,10 @@ class PruningCallback(ScheduledPruning):
     or rewinding after each prune (`rewind_step`, `rewind_state`: see ScheduledPruning).
 
     :param gradients: for impact scores, `samples` (training examples whose mean-loss gradient
-        scores the weights, default 100) and `mode` (how it is taken, see pie.pruning.gradients).
+        scores the weights, default 100), `mode` (how it is taken, see pie.pruning.gradients) and
+        `resample` (false: one sample reused at every prune; true: a fresh one per prune, as the
+        reference code). Each prune records the train-split positions of the examples whose
+        gradient counted (`gradient_examples`).
     """
 
     def __init__(
@@ -113,11 +131,15 @@ class PruningCallback(ScheduledPruning):
         rewind_state: Mapping[str, torch.Tensor] | None = None,
         gradients: Mapping | None = None,
         random_seed: int = 0,
+        measure: Measure | None = None,
         masks: Mapping[str, torch.Tensor] | None = None,
     ):
-        super().__init__(schedule, random_seed, rewind_step, rewind_state, masks)
+        super().__init__(schedule, random_seed, rewind_step, rewind_state, measure, masks)
         self.score, self.selection, self.scope = score, selection, scope
-        self.gradient_samples, self.gradient_mode = int((gradients or {}).get("samples", 100)), (gradients or {}).get("mode", "eval")
+        gradients = gradients or {}
+        self.gradient_samples, self.gradient_mode = int(gradients.get("samples", 100)), gradients.get("mode", "eval")
+        self.gradient_resample = bool(gradients.get("resample", False))
+        self.gradient_examples: list[int] | None = None
         self.params: dict[str, nn.Parameter] = {}
 
     def setup(self, trainer, pl_module, stage: str) -> None:
@@ -147,7 +169,7 @@ class PruningCallback(ScheduledPruning):
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
         step = self.schedule.step_at(trainer.global_step)
         if step is not None and not any(h.get("after_step") == step.after_step for h in self.history):
-            self._prune(step, trainer, pl_module)
+            self._measured_prune(step, trainer, pl_module)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         super().on_train_epoch_end(trainer, pl_module)
@@ -159,15 +181,26 @@ class PruningCallback(ScheduledPruning):
         for name, param in self.params.items():
             param.mul_(self.masks[name])
 
+    def _sample_seed(self) -> int:
+        """The seed of this prune's gradient sample: the run's seed (one sample for every prune), or
+        with `resample` one drawn from (seed, index of the prune): a fresh sample per prune,
+        deterministic, and the same after a resume (the history holds the index)."""
+        if not self.gradient_resample:
+            return self.random_seed
+        return int(np.random.SeedSequence([self.random_seed, len(self.history)]).generate_state(1)[0])
+
     def _score_inputs(self, trainer, pl_module) -> ScoreInputs:
         def gradients():
             batch_size = 10 if self.gradient_mode == "reference" else None
-            loader = trainer.datamodule.sample_loader(self.gradient_samples, self.random_seed, batch_size)
-            return accumulate_gradients(pl_module, self.params, loader, self.gradient_mode)
+            loader = trainer.datamodule.sample_loader(self.gradient_samples, self._sample_seed(), batch_size)
+            batches = counted_batches(loader, self.gradient_mode)
+            self.gradient_examples = torch.cat([b["index"].reshape(-1) for b in batches]).tolist()
+            return accumulate_gradients(pl_module, self.params, batches, self.gradient_mode)
 
         return ScoreInputs(compute_gradients=gradients, generator=self.generator)
 
     def _prune(self, step: PruningStep, trainer, pl_module) -> None:
+        self.gradient_examples = None
         scores = self.score(self.params, self._score_inputs(trainer, pl_module))
         with torch.no_grad():
             self.masks = self._new_masks(scores, step.sparsity)
@@ -175,7 +208,8 @@ class PruningCallback(ScheduledPruning):
                 self._rewind(trainer, pl_module)
             self.apply_masks()
         report = sparsity_report(self.masks, pl_module.network)
-        self.history.append({"after_epoch": step.after_epoch, "after_step": step.after_step, "target": step.sparsity, **report})
+        self.history.append({"after_epoch": step.after_epoch, "after_step": step.after_step, "target": step.sparsity, **report,
+                             **({"gradient_examples": self.gradient_examples} if self.gradient_examples is not None else {})})
         log.info(
             "pruned %s: target %.4f, achieved %.4f of the prunable set, %.4f of the model%s",
             f"after step {step.after_step}" if step.after_step

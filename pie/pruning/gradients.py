@@ -10,6 +10,15 @@ from torch import nn
 GRADIENT_MODES = ("eval", "reference")
 
 
+def counted_batches(batches: Iterable[dict], mode: str) -> list[dict]:
+    """The batches whose gradient counts: all of them (mode="eval"), or the last one only
+    (mode="reference": the reference code zeroed the gradients before every batch)."""
+    if mode not in GRADIENT_MODES:
+        raise ValueError(f"gradient mode must be one of {GRADIENT_MODES}, got {mode!r}")
+    batches = list(batches)
+    return batches[-1:] if mode == "reference" else batches
+
+
 def accumulate_gradients(
     module: nn.Module, params: Mapping[str, torch.Tensor], batches: Iterable[dict], mode: str = "eval"
 ) -> dict[str, torch.Tensor]:
@@ -22,12 +31,8 @@ def accumulate_gradients(
     gradient's norm to 1, a uniform rescaling that changes no mask, so it is omitted here.
     `module` must map a batch dict to logits and have a `loss` attribute (the Classifier).
     """
-    if mode not in GRADIENT_MODES:
-        raise ValueError(f"gradient mode must be one of {GRADIENT_MODES}, got {mode!r}")
+    batches = counted_batches(batches, mode)
     names, tensors = list(params), list(params.values())
-    batches = list(batches)
-    if mode == "reference":
-        batches = batches[-1:]
     total = sum(len(b["labels"]) for b in batches)
     if total == 0:
         raise ValueError("no examples to compute gradients on")

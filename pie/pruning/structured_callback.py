@@ -35,11 +35,11 @@ class StructuredPruningCallback(ScheduledPruning):
     """
 
     def __init__(self, schedule: Schedule, selection: Selection, importance: str = "magnitude", sparsity_of: str = "prunable",
-                 rewind_step: int | None = None, rewind_state=None, random_seed: int = 0):
+                 rewind_step: int | None = None, rewind_state=None, random_seed: int = 0, measure=None):
         if any(s.after_step is not None for s in schedule.steps):
             raise ValueError("structured pruning prunes at epoch boundaries or before training, not after optimizer steps")
         check_structured(importance, sparsity_of)
-        super().__init__(schedule, random_seed, rewind_step, rewind_state)
+        super().__init__(schedule, random_seed, rewind_step, rewind_state, measure)
         self.selection, self.importance, self.sparsity_of = selection, importance, sparsity_of
         self.original: dict[str, int] = {}
         self.prunable_before = self.parameters_before = 0

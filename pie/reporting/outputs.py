@@ -8,6 +8,7 @@ from typing import Sequence
 
 import pandas as pd
 
+from pie.pies.conventions import Conventions
 from pie.reporting import plots
 from pie.reporting.report import write_report
 from pie.reporting.tables import summary_markdown, write_table, write_text
@@ -36,29 +37,36 @@ def _figures(tables: dict[str, pd.DataFrame], setups: dict[tuple[str, str], tupl
             figure("influence", plots.influence, frames["influence"])
         if "text" in frames and len(frames["text"]):
             figure("text", plots.text_ratios, frames["text"])
-        figure("stability", plots.stability, frames["stability"])
+        figure("overlap", plots.overlap, frames["overlap"])
+        if "prune_stability" in frames and len(frames["prune_stability"]):
+            figure("prune_stability", plots.prune_stability, frames["prune_stability"])
+        if "generalisation_gap" in frames and len(frames["generalisation_gap"]):
+            figure("generalisation_gap", plots.generalisation_gap, frames["generalisation_gap"])
         if "recovery" in frames and len(frames["recovery"]):
             figure("recovery", plots.recovery, frames["recovery"])
     return figures
 
 
 def write_outputs(tables: dict[str, pd.DataFrame], setups: dict[tuple[str, str], tuple[str, ...]], out: Path,
-                  sweeps: Sequence[str], excluded: pd.DataFrame, wandb: dict | None = None) -> dict[str, Path]:
+                  sweeps: Sequence[str], excluded: pd.DataFrame, conventions: Conventions,
+                  wandb: dict | None = None) -> dict[str, Path]:
     """Write everything under `out`; returns the paths by name (tables as `<name>` (Parquet) and
     `<name>_csv`, plots by figure name, `summary_md`, `report`, `excluded_runs_csv`, `wandb`).
     `setups` maps each (dataset, model) to its class names; `excluded` lists the runs left out;
-    `wandb`, when given, is the W&B run's config (identify_pies' options)."""
+    `conventions` are the analyses' (stated in summary.md and report.html); `wandb`, when given,
+    is the W&B run's config (identify_pies' options)."""
     paths = {"excluded_runs_csv": write_table(excluded, out / "excluded_runs.csv")}
     for name, frame in tables.items():
         if name != "pies":
             paths[f"{name}_csv"] = write_table(frame, out / f"{name}.csv")
         paths[name] = write_table(frame, out / f"{name}.parquet")
-    paths["summary_md"] = write_text(summary_markdown(tables["summary"], tables.get("recovery")), out / "summary.md")
+    paths["summary_md"] = write_text(summary_markdown(tables["summary"], conventions.describe(), tables.get("recovery")),
+                                     out / "summary.md")
     figures = _figures(tables, setups, out / "plots")
     if "excess_percent" in tables["comparison"] and tables["comparison"]["excess_percent"].notna().any():
         figures["comparison"] = plots.comparison(tables["comparison"], out / "plots" / "comparison.png")
     paths.update(figures)
-    paths["report"] = write_report(out / "report.html", tables, figures, list(sweeps), excluded)
+    paths["report"] = write_report(out / "report.html", tables, figures, list(sweeps), excluded, conventions.describe())
     if wandb is not None:
         from pie.reporting.wandb import log_identify_run
 

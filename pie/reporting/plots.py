@@ -125,7 +125,7 @@ def recovery(rows: pd.DataFrame, title: str, path: Path) -> Path:
         x = np.arange(len(rows))
         for i in x:
             ax.errorbar([i], [y[i]], yerr=[[max(y[i] - low[i], 0)], [max(high[i] - y[i], 0)]], marker="o", markersize=9,
-                        capsize=5, linewidth=2, elinewidth=2, color=_colour(0.0, int(i)))
+                        capsize=5, linewidth=2, elinewidth=2, color=plt.cm.tab10(int(i) % 10))
         ax.axhline(0.0, color="black", linewidth=1)
         ax.set_xticks(x, labels)
         ax.set_xlim(-0.6, len(rows) - 0.4)
@@ -230,7 +230,7 @@ def text_ratios(rows: pd.DataFrame, title: str, path: Path) -> Path:
     return _save(fig, path)
 
 
-def stability(rows: pd.DataFrame, title: str, path: Path) -> Path:
+def overlap(rows: pd.DataFrame, title: str, path: Path) -> Path:
     """A8: Jaccard overlap of PIE sets from two draws of m models, vs m, per population."""
     fig, ax = plt.subplots(figsize=FIGSIZE)
     for (method, sparsity), group in rows.groupby(["method", "sparsity"]):
@@ -242,6 +242,39 @@ def stability(rows: pd.DataFrame, title: str, path: Path) -> Path:
     ax.set_xlabel("models per population (m)")
     ax.set_ylabel("Jaccard overlap of the two PIE sets")
     ax.set_ylim(0, 1.05)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def prune_stability(rows: pd.DataFrame, title: str, path: Path) -> Path:
+    """The reference's post-prune stability: (before - after) / before of the test metric at each
+    prune vs sparsity, mean ± std over seeds, one line per method and prune."""
+    fig, ax = plt.subplots(figsize=FIGSIZE)
+    positions = _sparsity_axis(ax, rows["sparsity"].unique())
+    for (method, step), group in rows.groupby(["method", "step"]):
+        x = [positions[s] for s in group["sparsity"]]
+        ax.errorbar(x, group["stability_mean"], yerr=group["stability_std"].fillna(0), marker="o", markersize=8, capsize=4,
+                    linewidth=2, label=f"{method}, prune {step}")
+    ax.axhline(0.0, color="grey", linewidth=0.8)
+    ax.set_ylabel(f"(before − after) / before, test {_metric_name(rows, 'measure')}")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def generalisation_gap(rows: pd.DataFrame, title: str, path: Path) -> Path:
+    """Final train loss - final test loss vs sparsity, mean ± std over seeds, one line per
+    method; the dense population dashed."""
+    fig, ax = plt.subplots(figsize=FIGSIZE)
+    positions = _sparsity_axis(ax, rows["sparsity"].unique())
+    for method, group in rows.groupby("method"):
+        x = [positions[s] for s in group["sparsity"]]
+        ax.errorbar(x, group["pruned_gap_mean"], yerr=group["pruned_gap_std"].fillna(0), marker="o", markersize=8, capsize=4,
+                    linewidth=2, label=method)
+    dense = rows.iloc[0]
+    ax.axhline(dense["dense_gap_mean"], color="black", linestyle="--", label=f"dense ({dense['dense_gap_mean']:.3f})")
+    ax.set_ylabel("train loss − test loss (final)")
     ax.set_title(title)
     ax.legend(fontsize=8)
     return _save(fig, path)

@@ -40,9 +40,16 @@ SECTIONS = [
     ("examples", None, "A7. PIE examples",
      "PIEs grouped by whether the pruned modal label, the dense modal label, or neither is correct, with the "
      "vote counts of both populations."),
-    ("stability", "stability", "A8. How many seeds are enough? (beyond the paper)",
+    ("overlap", "overlap", "A8. PIE-set overlap: how many seeds are enough? (beyond the paper)",
      "Jaccard overlap of the PIE sets found from two draws of m models per population (disjoint draws where "
      "the populations are large enough). Overlap near 1 means the PIE set is stable at that population size."),
+    ("prune_stability", "prune_stability", "A9. Accuracy drop right after each prune (the reference code's \"stability\")",
+     "Per prune: the test accuracy (multi-label: macro-F1 at τ = 0.5, as during training) of the model right before and "
+     "right after the prune, and (before − after) / before, mean ± std over seeds. 0 = the prune costs nothing before "
+     "any retraining."),
+    ("generalisation_gap", "generalisation_gap", "A10. Generalisation gap (the reference code's A1 notes)",
+     "Mean final loss on the training split minus mean final loss on the test split, per model (final weights, eval mode), "
+     "mean ± std over seeds, for the dense and the pruned population; more negative = more overfitted."),
     ("trust", None, "Seed noise, confidence, agreement and degenerate models (beyond the paper)",
      "Seed noise: R draws of two disjoint dense sub-populations (A, B) and one pruned (P) of m models each (m: the "
      "pruned population's size when the dense one holds twice as many models, else half the dense one); null = % of "
@@ -140,13 +147,14 @@ def _recovery(recovery: pd.DataFrame, figures: dict[str, Path]) -> str:
 
 
 def write_report(path: Path, tables: dict[str, pd.DataFrame], figures: dict[str, Path], sweeps: list[str],
-                 excluded: pd.DataFrame) -> Path:
+                 excluded: pd.DataFrame, conventions: str) -> Path:
     """Write report.html atomically and return its path; `excluded` lists the runs left out (run
-    directory, file, reason)."""
+    directory, file, reason), `conventions` names the analysis conventions."""
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>PIE report</title><style>{STYLE}</style></head><body>",
              "<h1>Pruning identified exemplars (PIEs): report</h1>",
              f"<p class='note'>Sweeps: {html.escape(', '.join(sweeps))}. Written {datetime.datetime.now():%Y-%m-%d %H:%M}. "
              "Method: Tropeano et al. (2025), Hooker et al. (2019).</p>",
+             f"<p class='note'>{html.escape(conventions)}.</p>",
              _summary(tables["summary"], excluded)]
     if "recovery" in tables and len(tables["recovery"]):
         parts.append(_recovery(tables["recovery"], figures))

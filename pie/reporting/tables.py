@@ -132,9 +132,9 @@ def _markdown_table(rows: list[dict[str, str]]) -> list[str]:
     return lines + ["| " + " | ".join(row.get(column, "–") for column in columns) + " |" for row in rows]
 
 
-def summary_markdown(summary: pd.DataFrame, recovery: pd.DataFrame | None = None) -> str:
-    """summary_rows as a Markdown table, with a line that says what the columns mean; then the
-    recovery study's table and sentences when there is one."""
+def summary_markdown(summary: pd.DataFrame, conventions: str, recovery: pd.DataFrame | None = None) -> str:
+    """summary_rows as a Markdown table, with a line that says what the columns mean and one that
+    names the analysis conventions; then the recovery study's table and sentences when there is one."""
     lines = _markdown_table(summary_rows(summary))
     extra = ""
     if recovery is not None and len(recovery):
@@ -146,7 +146,7 @@ def summary_markdown(summary: pd.DataFrame, recovery: pd.DataFrame | None = None
             "between the pruned and the dense population. Seed-noise % PIEs: the share two disjoint dense populations of the "
             "same size (models a side) disagree on; excess: % PIEs at that size minus it, with a 95% interval over seed draws "
             "and test examples. Robust PIEs: PIEs in at least 90% of those draws. Decisions: the metric of the population's "
-            "modal label (multi-label: macro-F1 of its majority decisions) on all test examples → on the PIEs.\n\n"
+            f"modal label (multi-label: macro-F1 of its majority decisions) on all test examples → on the PIEs.\n\n{conventions}.\n\n"
             + "\n".join(f"- {sentence}" for sentence in verdicts(summary)) + "\n" + extra)
 
 

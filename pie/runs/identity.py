@@ -4,10 +4,14 @@ predictions), its model setup (the population it joins) and its pruning method.
 A run whose schedule prunes nothing is the dense run whatever pruning preset it was composed
 with: `pruning=imp_ft sparsity=0` and `pruning=mp_ai sparsity=0` train the same model, so they
 have one run key and a sweep runs and analyses them once (open_lth's run description hash).
+
+A setting added after runs were recorded enters no key at the value that reproduces the behaviour
+before it, so the runs recorded before it keep their keys (rerunning their sweep skips them).
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Mapping
 
 from omegaconf import DictConfig, OmegaConf
@@ -16,11 +20,26 @@ from pie.hashing import fingerprint_object
 from pie.runs.manifest import DENSE, Keys, Manifest
 
 # Config sections that decide a run's predictions (paths, names and loggers do not).
-RESULT_KEYS = ("seed", "sparsity", "threads", "threshold", "dataset", "model", "pruning", "selection", "trainer", "predictions", "branch")
-MODEL_KEYS = ("model", "trainer", "threads", "threshold")
+RESULT_KEYS = ("seed", "sparsity", "threads", "threshold", "dataset", "model", "pruning", "selection", "trainer", "predictions", "branch",
+               "fidelity")
+MODEL_KEYS = ("model", "trainer", "threads", "threshold", "fidelity")
+# Settings added after runs were recorded, with the value that reproduces the behaviour before them.
+ADDED_SETTINGS = {("fidelity",): "pie", ("threshold", "strict"): False, ("pruning", "gradients", "resample"): False}
 # Sections of a pruning preset that name no computation of their own: how prune.py would branch
 # the method, and which callback class applies it (its arguments interpolate the keyed sections).
 IMPLEMENTATION = ("branch", "callback")
+
+
+def _without_added_defaults(config: Mapping) -> dict:
+    """A copy of the config without the ADDED_SETTINGS that hold their earlier behaviour."""
+    config = copy.deepcopy(dict(config))
+    for (*parents, last), value in ADDED_SETTINGS.items():
+        node = config
+        for key in parents:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict) and last in node and node[last] == value:
+            del node[last]
+    return config
 
 
 def _pruning(config: Mapping) -> dict:
@@ -32,6 +51,7 @@ def run_keys(config: Mapping, dense: bool) -> Keys:
 
     `dense`: the run's schedule has no pruning step; its pruning and selection sections then
     do not enter any key."""
+    config = _without_added_defaults(config)
     described = {k: config[k] for k in RESULT_KEYS if k in config}
     if dense:
         described.pop("selection", None)

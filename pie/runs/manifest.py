@@ -122,6 +122,7 @@ class Threshold:
     value: float  # a multi-label run's decision threshold τ on sigmoid(z)
     tuned_on: str
     macro_f1: float
+    decision: str | None = None  # ">=" or ">" (sigmoid(z) against τ); runs before it was recorded decided ">="
 
 
 @dataclass(frozen=True)
@@ -217,6 +218,14 @@ class Manifest:
         """The run's headline test metric: accuracy, or macro-F1 for multi-label data (as the paper)."""
         name = self.task.metric
         return name, self.metrics["test"][name]
+
+    @property
+    def prune_measures(self) -> list[dict]:
+        """Per prune: its epoch and the headline test metric right before and right after it (the
+        pruning callback records them; none for dense runs and runs recorded before)."""
+        name = self.task.metric
+        return [{"after_epoch": s.get("after_epoch"), "measure": name, "before": s["test_before"][name], "after": s["test_after"][name]}
+                for s in (self.pruning.steps if self.pruning else []) if "test_before" in s]
 
     @property
     def threshold_value(self) -> float:

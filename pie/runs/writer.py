@@ -1,5 +1,6 @@
 """The callback that logs per-example logits: train split after the first epoch(s) (for EL2N),
-train/validation/test splits at the end of training."""
+train/validation/test splits at the end of training; and the test metrics a pruning callback
+records right before and after each prune."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from pie.runs.paths import RunPaths
 from pie.runs.predictions import write_predictions
 
 log = logging.getLogger(__name__)
+# Multi-label decisions in the middle of training use τ = 0.5, as the validation metrics do (a
+# run's own τ is tuned when training ends).
+TRAINING_THRESHOLD = 0.5
 
 
 class PredictionWriter(L.Callback):
@@ -30,13 +34,20 @@ class PredictionWriter(L.Callback):
         self.records: dict[str, PredictionRecord] = {}
         self.final_logits: dict[str, object] = {}
 
-    def _write(self, pl_module, split: str, when: str):
+    def _logits(self, pl_module, split: str):
         with torch.random.fork_rng(devices=[]):
-            logits = pl_module.predict_logits(self.datamodule.ordered_dataloader(split))
+            return pl_module.predict_logits(self.datamodule.ordered_dataloader(split))
+
+    def _write(self, pl_module, split: str, when: str):
+        logits = self._logits(pl_module, split)
         ids = self.datamodule.data.splits[split]["id"]
         name = f"{split}_{when}"
         self.records[name] = write_predictions(self.paths.prediction(name), ids, self.datamodule.labels(split), logits, split, when)
         return logits
+
+    def measure(self, pl_module, split: str = "test") -> dict[str, float]:
+        """The task's run metrics (accuracy, macro-F1, ...) of the model as it is now on `split`."""
+        return pl_module.task.run_metrics(self._logits(pl_module, split), self.datamodule.labels(split), TRAINING_THRESHOLD)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         finished = trainer.current_epoch + 1

@@ -1,6 +1,7 @@
-"""A8: how stable is the PIE set? Jaccard overlap of PIE sets found from independent draws of m
-models per population, and a bootstrap interval on the % of PIEs (Tropeano et al. 2025; PIEs as
-Hooker et al. 2019)."""
+"""A8: how much do PIE sets found from different seeds overlap? Jaccard overlap of PIE sets found
+from independent draws of m models per population, and a bootstrap interval on the % of PIEs
+(beyond Tropeano et al. 2025; PIEs as Hooker et al. 2019). Not the reference code's "stability",
+the accuracy drop right after a prune (pie.analysis.training_measures)."""
 
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ def _two_draws(n_models: int, m: int, disjoint: bool, rng: np.random.Generator):
     return rng.choice(n_models, m, replace=False), rng.choice(n_models, m, replace=False)
 
 
-def pie_stability(
+def pie_overlap(
     task: Task,
     dense: np.ndarray,
     pruned: np.ndarray,
@@ -74,12 +75,12 @@ def pie_stability(
     def is_pie(dense_votes, pruned_votes, m):
         return task.is_pie(dense_votes, pruned_votes, m, m, tie)
 
-    return stability_from_indicators(dense, pruned, is_pie, sizes, n_repeats, rng)
+    return overlap_from_indicators(dense, pruned, is_pie, sizes, n_repeats, rng)
 
 
-def stability_from_indicators(dense: np.ndarray, pruned: np.ndarray, is_pie, sizes=None, n_repeats: int = 20,
+def overlap_from_indicators(dense: np.ndarray, pruned: np.ndarray, is_pie, sizes=None, n_repeats: int = 20,
                               rng: np.random.Generator | None = None) -> pd.DataFrame:
-    """pie_stability for any 0/1 model outputs [M, N, C] (one-hot predictions, or multi-label
+    """pie_overlap for any 0/1 model outputs [M, N, C] (one-hot predictions, or multi-label
     decisions) and `is_pie(dense_votes, pruned_votes, m) -> bool[R, N]` on the votes [R, N, C] of
     R drawn populations of m models each."""
     rng = _require_rng(rng)
@@ -123,7 +124,7 @@ def bootstrap_percent(is_pie: np.ndarray, considered: np.ndarray, rng: np.random
 
     The interval reflects the sampling of the test set. Models are deliberately not resampled:
     a resample with repeated models adds voting noise and inflates % PIEs systematically (the
-    interval then often misses the estimate); seed-to-seed variability is what pie_stability
+    interval then often misses the estimate); seed-to-seed variability is what pie_overlap
     measures instead.
     """
     rng = _require_rng(rng)
