@@ -10,6 +10,7 @@ before anything is computed.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import os
 from collections import defaultdict
@@ -52,6 +53,14 @@ def _identity(key: PopulationKey) -> dict:
     return {"dataset": key.dataset, "model": key.model, "method": key.method, "sparsity": key.sparsity, "model_key": key.model_key}
 
 
+def pair_rng(seed: int, stream: int, *keys: PopulationKey) -> np.random.Generator:
+    """A random stream of its own for each pair (or comparison) of populations, from the analysis
+    seed and the populations' identities: a population's intervals and draws do not depend on
+    which other sweeps the same identify_pies call analyses, nor on their order."""
+    identity = "|".join(f"{k.model_key}/{k.label()}" for k in keys)
+    return np.random.default_rng([seed, stream, int(hashlib.sha256(identity.encode()).hexdigest()[:16], 16)])
+
+
 def _degenerate(read: PopulationReader, used: list[PopulationKey], name: str, share: float) -> list[BadFile]:
     """The degenerate runs of the used populations (pie.analysis.degenerate), as exclusions."""
     found = []
@@ -65,7 +74,7 @@ def _degenerate(read: PopulationReader, used: list[PopulationKey], name: str, sh
 
 
 def _recoveries(read: PopulationReader, pairs: list[tuple[PopulationKey, PopulationKey]], name: str, summary: list[dict],
-                options: AnalysisOptions, rng: np.random.Generator) -> list[dict]:
+                options: AnalysisOptions, seed: int) -> list[dict]:
     """Rows of the recovery table (pie.analysis.recovery): every recovery population against its
     control (<source>+none of the same setup and sparsity), on their common seeds."""
     def setup(key: PopulationKey, method: str) -> tuple:
@@ -96,7 +105,7 @@ def _recoveries(read: PopulationReader, pairs: list[tuple[PopulationKey, Populat
 
         populations = Populations(task, dense.logits.shape[2], dense.labels, task.decide(dense.logits, dense.thresholds),
                                   decisions(control_logits), decisions(recovered), options.tie)
-        compared = compare(populations, rng, options.n_boot)
+        compared = compare(populations, pair_rng(seed, 2, dense_key, control[1], key), options.n_boot)
         found.append(recovery_row(_identity(key), compared, rows_of[setup(key, key.method)], rows_of[setup(key, control[1].method)],
                                   rows_of.get(setup(key, parts[0]))))
         log.info("%s", found[-1]["verdict"])
@@ -140,7 +149,6 @@ def identify(
         read, excluded = PopulationReader(populations, checked), excluded + degenerate
     chosen = conventions_named(options.conventions)
     cache_dir = Path(cache_dir or os.environ.get("PIE_CACHE_DIR", ".cache/pie"))
-    rng, noise_rng = np.random.default_rng(seed), np.random.default_rng([seed, 1])
     rows: dict[str, list] = defaultdict(list)
     by_dense: dict[PopulationKey, list[PopulationKey]] = defaultdict(list)
     for dense_key, pruned_key in pairs:
@@ -166,7 +174,7 @@ def identify(
                 dense_trains[order] = DenseTrain.of(task, train)
             test = SplitArrays.aligned(*read.pair(dense_key, pruned_key, f"{split}_final"), dense.labels)[0]
             inputs = PairInputs(task, test, example_ids, texts, label_names, measures, train, bins, dense_trains.get(order))
-            result = analyse_pair(inputs, rng, options, noise_rng)
+            result = analyse_pair(inputs, pair_rng(seed, 0, dense_key, pruned_key), options, pair_rng(seed, 1, dense_key, pruned_key))
             identity = _identity(pruned_key)
             rows["summary"].append({**identity, **result.summary})
             rows["accuracy"].append({**identity, **result.accuracy})
@@ -176,7 +184,7 @@ def identify(
             log.info("%s: %d PIEs of %d examples (%.2f%%)", pruned_key.label(), result.summary["pies"], len(dense.labels),
                      result.summary["pie_percent"])
             read.drop(pruned_key, f"{split}_final", "train_final")
-    rows["recovery"] = _recoveries(read, pairs, f"{split}_final", rows["summary"], options, np.random.default_rng([seed, 2]))
+    rows["recovery"] = _recoveries(read, pairs, f"{split}_final", rows["summary"], options, seed)
     members = {id(r) for group in populations.values() for r in group}
     runs = [{"dataset": m.dataset.name, "model": m.model.name, "method": m.pruning.method, "sparsity": m.sparsity, "seed": m.seed,
              **dict(zip(("measure", "metric"), m.headline)), "prunes": m.prune_measures}
