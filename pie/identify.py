@@ -193,5 +193,5 @@ def identify(
     listed = pd.DataFrame([(str(b.run), b.file, b.reason) for b in excluded], columns=["run_directory", "file", "reason"])
     config = {"sweeps": list(patterns), "min_seeds": min_seeds, "split": split, "seed": seed, "texts": with_texts,
               "skip_bad": skip_bad, "exclude_degenerate": exclude_degenerate, **dataclasses.asdict(options)}
-    paths = write_outputs(tables, setups, Path(out_dir), patterns, listed, chosen, config if wandb else None)
+    paths = write_outputs(tables, setups, Path(out_dir), patterns, listed, chosen, config if wandb else None, split)
     return Identified(tables["summary"], tables["pies"], tables, paths, found.incomplete, excluded)

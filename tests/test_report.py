@@ -112,7 +112,7 @@ def test_every_pie_stands_beside_its_seed_noise(report):
     cie = pd.read_csv(report / "cie.csv")
     assert cie.groupby("sparsity")["taxicab"].apply(lambda t: t.is_monotonic_decreasing).all()
     lines = (report / "summary.md").read_text().splitlines()
-    assert sum("from seed noise alone" in line for line in lines) == 2
+    assert sum("with 1 model a side" in line and "from seed noise alone" in line for line in lines) == 2
     assert "from seed noise alone" in (report / "report.html").read_text()
 
 

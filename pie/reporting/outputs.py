@@ -49,24 +49,24 @@ def _figures(tables: dict[str, pd.DataFrame], setups: dict[tuple[str, str], tupl
 
 def write_outputs(tables: dict[str, pd.DataFrame], setups: dict[tuple[str, str], tuple[str, ...]], out: Path,
                   sweeps: Sequence[str], excluded: pd.DataFrame, conventions: Conventions,
-                  wandb: dict | None = None) -> dict[str, Path]:
+                  wandb: dict | None = None, split: str = "test") -> dict[str, Path]:
     """Write everything under `out`; returns the paths by name (tables as `<name>` (Parquet) and
     `<name>_csv`, plots by figure name, `summary_md`, `report`, `excluded_runs_csv`, `wandb`).
     `setups` maps each (dataset, model) to its class names; `excluded` lists the runs left out;
     `conventions` are the analyses' (stated in summary.md and report.html); `wandb`, when given,
-    is the W&B run's config (identify_pies' options)."""
+    is the W&B run's config (identify_pies' options); `split` the split analysed."""
     paths = {"excluded_runs_csv": write_table(excluded, out / "excluded_runs.csv")}
     for name, frame in tables.items():
         if name != "pies":
             paths[f"{name}_csv"] = write_table(frame, out / f"{name}.csv")
         paths[name] = write_table(frame, out / f"{name}.parquet")
-    paths["summary_md"] = write_text(summary_markdown(tables["summary"], conventions.describe(), tables.get("recovery")),
+    paths["summary_md"] = write_text(summary_markdown(tables["summary"], conventions.describe(), tables.get("recovery"), split),
                                      out / "summary.md")
     figures = _figures(tables, setups, out / "plots")
     if "excess_percent" in tables["comparison"] and tables["comparison"]["excess_percent"].notna().any():
         figures["comparison"] = plots.comparison(tables["comparison"], out / "plots" / "comparison.png")
     paths.update(figures)
-    paths["report"] = write_report(out / "report.html", tables, figures, list(sweeps), excluded, conventions.describe())
+    paths["report"] = write_report(out / "report.html", tables, figures, list(sweeps), excluded, conventions.describe(), split)
     if wandb is not None:
         from pie.reporting.wandb import log_identify_run
 

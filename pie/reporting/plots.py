@@ -15,6 +15,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from pie.reporting.tables import models  # noqa: E402
+
 SPARSITY_COLOURS = {0.2: "#ff595e", 0.5: "#ffca3a", 0.7: "#8ac926", 0.9: "#1982c4", 0.99: "#6a4c93"}
 FIGSIZE = (7.5, 4.5)
 
@@ -82,9 +84,9 @@ def pie_percent(rows: pd.DataFrame, title: str, path: Path) -> Path:
         if "pie_percent_at_size" in group and group["pie_percent_at_size"].notna().any():
             ax.errorbar(x + 0.12, group["pie_percent_at_size"], marker="o", markerfacecolor="white", linestyle=":", capsize=3,
                         yerr=_errors(group, "pie_percent_at_size", "pie_percent_at_size_low", "pie_percent_at_size_high"),
-                        color=line[0].get_color(), label=f"{method} ({int(group['noise_size'].iloc[0])} models a side)")
+                        color=line[0].get_color(), label=f"{method} ({models(int(group['noise_size'].iloc[0]))} a side)")
     ax.set_xlim(-0.5, len(positions) - 0.3)
-    ax.set_ylabel("% of test examples that are PIEs")
+    ax.set_ylabel("% of the examples analysed that are PIEs")
     ax.set_title(title)
     ax.legend(fontsize=7)
     return _save(fig, path)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from pie.atomic import atomic_path
-from pie.reporting.tables import recovery_rows, summary_rows, verdicts
+from pie.reporting.tables import on_split, recovery_rows, summary_rows, verdicts
 
 SECTIONS = [
     ("summary", "effectiveness", "A1. Effectiveness",
@@ -147,19 +147,20 @@ def _recovery(recovery: pd.DataFrame, figures: dict[str, Path]) -> str:
 
 
 def write_report(path: Path, tables: dict[str, pd.DataFrame], figures: dict[str, Path], sweeps: list[str],
-                 excluded: pd.DataFrame, conventions: str) -> Path:
+                 excluded: pd.DataFrame, conventions: str, split: str = "test") -> Path:
     """Write report.html atomically and return its path; `excluded` lists the runs left out (run
-    directory, file, reason), `conventions` names the analysis conventions."""
+    directory, file, reason), `conventions` names the analysis conventions, `split` the split whose
+    examples were analysed (the explanations say so)."""
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>PIE report</title><style>{STYLE}</style></head><body>",
              "<h1>Pruning identified exemplars (PIEs): report</h1>",
              f"<p class='note'>Sweeps: {html.escape(', '.join(sweeps))}. Written {datetime.datetime.now():%Y-%m-%d %H:%M}. "
              "Method: Tropeano et al. (2025), Hooker et al. (2019).</p>",
-             f"<p class='note'>{html.escape(conventions)}.</p>",
-             _summary(tables["summary"], excluded)]
+             f"<p class='note'>Examples analysed: the {split} split. {html.escape(conventions)}.</p>",
+             on_split(_summary(tables["summary"], excluded), split)]
     if "recovery" in tables and len(tables["recovery"]):
-        parts.append(_recovery(tables["recovery"], figures))
+        parts.append(on_split(_recovery(tables["recovery"], figures), split))
     for table, figure, title, explanation in SECTIONS:
-        parts.append(f"<h2 id='{figure or table}'>{html.escape(title)}</h2><p>{html.escape(explanation)}</p>")
+        parts.append(f"<h2 id='{figure or table}'>{html.escape(title)}</h2><p>{html.escape(on_split(explanation, split))}</p>")
         frame = tables.get("effectiveness" if figure == "effectiveness" else table)
         if table == "examples":
             parts.append(_examples(tables.get("examples", pd.DataFrame())))

@@ -26,6 +26,16 @@ def _headline(row: dict) -> str:
     return f"{row[f'{metric}_mean']:.4f} ± {_cell(row[f'{metric}_std'])}"
 
 
+def on_split(text: str, split: str) -> str:
+    """An explanation written for the test split, said of the split analysed (identify_pies --split)."""
+    return text.replace("test examples", f"{split} examples")
+
+
+def models(n: int) -> str:
+    """'1 model', '5 models'."""
+    return f"{n} model{'' if n == 1 else 's'}"
+
+
 def _known(row: dict, key: str) -> bool:
     value = row.get(key)
     return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
@@ -57,7 +67,7 @@ def verdicts(summary: pd.DataFrame) -> list[str]:
         text = f"{who} at {100 * row['sparsity']:g}%: {row['pie_percent']:.1f}% PIEs [{row['pie_percent_low']:.1f}, {row['pie_percent_high']:.1f}]"
         if _known(row, "excess_percent"):
             noise = row["excess_low"] <= 0 <= row["excess_high"]
-            text += (f"; with {int(row['noise_size'])} models a side, {row['pie_percent_at_size']:.1f}% against "
+            text += (f"; with {models(int(row['noise_size']))} a side, {row['pie_percent_at_size']:.1f}% against "
                      f"{row['null_percent']:.1f}% from seed noise alone: excess {row['excess_percent']:+.1f} points "
                      f"[{row['excess_low']:+.1f}, {row['excess_high']:+.1f}]" + (", indistinguishable from seed noise" if noise else "")
                      + f"; {int(row['robust_pies'])} robust PIEs (confidence ≥ {row['robust_level']:g})")
@@ -132,9 +142,10 @@ def _markdown_table(rows: list[dict[str, str]]) -> list[str]:
     return lines + ["| " + " | ".join(row.get(column, "–") for column in columns) + " |" for row in rows]
 
 
-def summary_markdown(summary: pd.DataFrame, conventions: str, recovery: pd.DataFrame | None = None) -> str:
-    """summary_rows as a Markdown table, with a line that says what the columns mean and one that
-    names the analysis conventions; then the recovery study's table and sentences when there is one."""
+def summary_markdown(summary: pd.DataFrame, conventions: str, recovery: pd.DataFrame | None = None, split: str = "test") -> str:
+    """summary_rows as a Markdown table, with a line that says what the columns mean (of the `split`
+    analysed) and one that names the analysis conventions; then the recovery study's table and
+    sentences when there is one."""
     lines = _markdown_table(summary_rows(summary))
     extra = ""
     if recovery is not None and len(recovery):
@@ -142,12 +153,12 @@ def summary_markdown(summary: pd.DataFrame, conventions: str, recovery: pd.DataF
                  + "\n\nR - C: the recovery population minus its control, on the same seeds (paired), with 95% bootstrap "
                  "intervals over test examples, dense models and seeds; on control's PIEs: cross-fitted (PIEs from one half of "
                  "the control's seeds score the other half).\n\n" + "\n".join(f"- {v}" for v in recovery["verdict"]) + "\n")
-    return ("\n".join(lines) + "\n\nA PIE: an example whose modal label (multi-label: majority decision for some class) differs "
+    return on_split("\n".join(lines) + "\n\nA PIE: an example whose modal label (multi-label: majority decision for some class) differs "
             "between the pruned and the dense population. Seed-noise % PIEs: the share two disjoint dense populations of the "
             "same size (models a side) disagree on; excess: % PIEs at that size minus it, with a 95% interval over seed draws "
             "and test examples. Robust PIEs: PIEs in at least 90% of those draws. Decisions: the metric of the population's "
             f"modal label (multi-label: macro-F1 of its majority decisions) on all test examples → on the PIEs.\n\n{conventions}.\n\n"
-            + "\n".join(f"- {sentence}" for sentence in verdicts(summary)) + "\n" + extra)
+            + "\n".join(f"- {sentence}" for sentence in verdicts(summary)) + "\n" + extra, split)
 
 
 def write_table(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
