@@ -85,6 +85,22 @@ def test_multi_label_null_and_excess():
     assert confidence(draws).tolist() == [0.0, 0.0, 1.0]
 
 
+@pytest.mark.parametrize("copies, rule", [(2, "full"), (4, "half")])
+def test_a_pruned_draw_never_meets_the_dense_models_of_its_own_seeds(copies, rule):
+    """Pruned models that decide exactly as the dense models of their seeds (paired) are pruning
+    that changed nothing: the excess must be exactly 0. m = 2 in both cases. Full (2 copies of
+    dense 0, 1): P = pruned {0, 1}, so A = dense {2, 3} and B = dense {0, 1}. Half (4 copies): P is
+    2 of the 4, A the 2 dense models of the other seeds, B the dense models of P's seeds. Either
+    way A vs P is A vs B in every draw. Were A allowed to hold P's seeds, it would meet its own
+    copies there and find no PIE where the null does."""
+    dense = indicators([[0, 1, 1], [0, 0, 1], [1, 1, 0], [1, 0, 0]], 2)
+    draws = seed_draws(SINGLE_LABEL, dense, dense[:copies].copy(), np.random.default_rng(0), repeats=300, paired=copies)
+    assert (draws.size, draws.rule) == (2, rule)
+    assert np.array_equal(draws.pair, draws.null) and draws.null.any()
+    result = excess(draws, np.random.default_rng(1), n_boot=100)
+    assert (result["excess_percent"], result["excess_low"], result["excess_high"]) == (0.0, 0.0, 0.0)
+
+
 def test_no_null_for_a_single_dense_model():
     assert seed_draws(SINGLE_LABEL, indicators([[0, 1]], 2), indicators([[0, 1]], 2), np.random.default_rng(0)) is None
 

@@ -7,7 +7,13 @@ per-instance seed noise, Zhong et al. 2021). A PIE share means something only ab
 
 The null model draws, R times, two disjoint sub-populations A and B of m dense models and one of
 m pruned models P (without replacement): the null PIE share is the share of examples on which
-A and B decide differently, the pair's share at size m that on which A and P do. m is the pruned
+A and B decide differently, the pair's share at size m that on which A and P do. A never holds
+the dense model of a seed that P holds: a pruned model shares its seed's initial weights and data
+order with the dense model of that seed (a prune.py branch even starts from its final weights),
+so A and P must be as independent in their seeds as A and B are; otherwise the pair's share, and
+the excess, would be biased low. (When both populations hold the same seeds and m is half of
+them, B is then exactly the dense models of P's seeds: A vs P and A vs B differ by the pruning
+alone.) m is the pruned
 population's size when the dense population holds at least twice as many models ("full"), else
 half the dense population ("half"; the pair's reported % PIEs stays the full-size one, and its
 excess is measured at m). The excess (pair minus null at size m) gets a two-way bootstrap
@@ -65,18 +71,24 @@ class SeedDraws:
 
 
 def seed_draws(task: Task, dense: np.ndarray, pruned: np.ndarray, rng: np.random.Generator, repeats: int = 200,
-               tie: str = "lowest") -> SeedDraws | None:
+               tie: str = "lowest", paired: int = 0) -> SeedDraws | None:
     """R draws of the pair and the null from 0/1 decision indicators [M, N, C] of each population
-    (pie.pies.task indicators); None when the dense population has fewer than 2 models (no null)."""
+    (pie.pies.task indicators); None when the dense population has fewer than 2 models (no null).
+    Models 0..paired-1 of the two populations share their seeds (pie.analysis.pair.SplitArrays):
+    a draw's A leaves out the dense models of its P's seeds."""
     size, rule = common_size(len(dense), len(pruned))
     if size < 1:
         return None
     a, b, p = [], [], []
     for _ in range(repeats):
-        order = rng.permutation(len(dense))
-        a.append(order[:size])
-        b.append(order[size:2 * size])
-        p.append(np.arange(len(pruned)) if size == len(pruned) else rng.choice(len(pruned), size, replace=False))
+        drawn = np.arange(len(pruned)) if size == len(pruned) else np.sort(rng.choice(len(pruned), size, replace=False))
+        taken = np.zeros(len(dense), dtype=bool)
+        taken[drawn[drawn < paired]] = True  # len(dense) >= 2 * size leaves at least size models for A
+        first = rng.permutation(np.flatnonzero(~taken))[:size]
+        rest = np.setdiff1d(np.arange(len(dense)), first)
+        a.append(first)
+        b.append(rng.permutation(rest)[:size])
+        p.append(drawn)
     votes_a, votes_b, votes_p = votes_of_draws(dense, a), votes_of_draws(dense, b), votes_of_draws(pruned, p)
     pair, pair_considered = task.pie_masks(votes_a, votes_p, size, size, tie)
     null, null_considered = task.pie_masks(votes_a, votes_b, size, size, tie)

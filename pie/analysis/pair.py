@@ -173,7 +173,8 @@ def analyse_pair(inputs: PairInputs, rng: np.random.Generator, options: Analysis
     noise_rng = noise_rng or rng.spawn(1)[0]
 
     def draws():
-        return seed_draws(task, dense_indicators, pruned_indicators, noise_rng, repeats=options.noise_repeats, tie=tie)
+        return seed_draws(task, dense_indicators, pruned_indicators, noise_rng, repeats=options.noise_repeats, tie=tie,
+                          paired=test.paired)
 
     early = draws() if options.pie_set == "robust" else None
     if options.pie_set == "robust" and early is None:
