@@ -11,7 +11,7 @@ their final weights must be byte-identical; the script checks it.
 
 Needs a running cluster (`make slurm-up` starts a one-node one here, as root); run from the
 repository root with the project's virtualenv, which the SLURM jobs run too:
-    .venv/bin/python benchmarks/bench_runs_per_task.py [--seeds 8] [--pairs 2]
+    .venv/bin/python benchmarks/bench_runs_per_task.py [--seeds 8] [--pairs 2] [override ...]
 """
 
 from __future__ import annotations
@@ -96,6 +96,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=8, help="runs per sweep (seeds of one configuration)")
     parser.add_argument("--pairs", type=int, default=2, help="alternating pairs of sweeps (K=1, K=2)")
+    parser.add_argument("overrides", nargs="*", help="more overrides for both setups, e.g. trainer=gpu "
+                        "hydra.launcher.gpus_per_node=1 hydra.launcher.partition=gpu")
     args = parser.parse_args()
     if args.seeds < 2 or args.pairs < 1:
         fail(f"--seeds must be at least 2 and --pairs at least 1, got --seeds {args.seeds} --pairs {args.pairs}")
@@ -103,7 +105,7 @@ def main() -> None:
     if cpus < 2:
         fail(f"partition {partition} has {cpus} CPU; runs_per_task=2 with 1 thread per run needs tasks of 2 CPUs")
     slurm = ["hydra/launcher=slurm", f"hydra.launcher.partition={partition}", "hydra.launcher.timeout_min=30",
-             "hydra.launcher.mem_gb=2"]
+             "hydra.launcher.mem_gb=2", *args.overrides]
     setups = {1: [*slurm, "hydra.launcher.cpus_per_task=1"],
               2: [*slurm, "hydra.launcher.runs_per_task=2", "hydra.launcher.cpus_per_task=2"]}
     with tempfile.TemporaryDirectory(dir=ROOT, prefix=".bench_runs_per_task-") as tmp:  # on the file system the jobs see
@@ -123,7 +125,7 @@ def main() -> None:
                 print(f"pair {pair + 1}, K={k}: {seconds:.1f} s, load {min(samples):.2f}-{max(samples):.2f}", file=sys.stderr)
     reference = weights["k1_pair0"]
     identical = all(w == reference for w in weights.values()) and len(reference) == args.seeds
-    print(f"## {args.seeds} runs per sweep ({' '.join(RUN)}, BiLSTM, Rotten Tomatoes), partition {partition} "
+    print(f"## {args.seeds} runs per sweep ({' '.join([*RUN, *args.overrides])}, BiLSTM, Rotten Tomatoes), partition {partition} "
           f"({cpus} CPUs), {args.pairs} alternating pairs\n")
     print("| runs per task (K) | CPUs per task | tasks at once | wall time (s), median [min-max] | runs per minute | "
           "load average (1 min) during, mean [min-max] |")
