@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 WEKA_DIR := $(or $(PIE_CACHE_DIR),.cache/pie)/weka
 
-.PHONY: help setup demo demo-bert demo-compare demo-recovery demo-multilabel weka-data test test-fast bench bench-launchers bench-structured slurm-up slurm-down clean
+.PHONY: help setup demo demo-bert demo-compare demo-recovery demo-multilabel weka-data test test-fast bench bench-launchers bench-runs-per-task bench-structured gpu-check slurm-up slurm-down clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -71,10 +71,16 @@ bench: setup  ## benchmarks (tables on stdout): masks vs the reference algorithm
 bench-launchers: setup  ## local parallelism on the demo sweep: 2 processes x 1 thread vs 1 process x 2 threads (~12 min)
 	$(BIN)/python benchmarks/bench_launchers.py
 
+bench-runs-per-task: setup  ## runs per minute on the SLURM cluster, 1 vs 2 runs per array task (make slurm-up first; ~10 min)
+	$(BIN)/python benchmarks/bench_runs_per_task.py
+
 bench-structured: setup  ## dense vs unstructured, structured and 2:4 at sparsity 0.5 on the demo data (5 seeds; 18 min on 2 busy cores), identify_pies, then parameters, FLOPs and CPU time per example
 	$(BIN)/python train.py -m experiment=demo_structured
 	$(BIN)/python identify_pies.py multirun/demo_structured --min-seeds 5 --out results/demo_structured
 	$(BIN)/python benchmarks/bench_structured.py --runs multirun/demo_structured --results results/demo_structured
+
+gpu-check: setup  ## the GPU checks on this machine's CUDA device (tests marked gpu), with a summary
+	scripts/gpu-check.sh
 
 slurm-up:  ## start a real one-node SLURM cluster here (root; installs slurm, munge, mariadb on first use)
 	scripts/slurm/start-local-cluster.sh

@@ -1,5 +1,6 @@
-"""A sweep on a real one-node SLURM cluster: hydra/launcher=slurm submits it as one array job, and
-a preempted run is requeued by submitit and resumes from its checkpoint."""
+"""A sweep on a real one-node SLURM cluster: hydra/launcher=slurm submits it as one array job, a
+preempted run is requeued by submitit and resumes from its checkpoint, and with
+hydra.launcher.runs_per_task=2 one array task trains two runs at once with the same results."""
 
 import json
 import subprocess
@@ -68,6 +69,38 @@ def test_each_run_knew_its_array_task(sweep):
         assert "Job completed successfully" in log
 
 
+PACKED = ["hydra.launcher.runs_per_task=2", "hydra.launcher.cpus_per_task=2"]
+
+
+def _span(manifest) -> tuple[float, float]:
+    """When the run's last attempt started and ended (epoch seconds)."""
+    start = time.mktime(time.strptime(manifest.attempts[-1].started, "%Y-%m-%dT%H:%M:%S"))
+    return start, start + manifest.wall_time_s
+
+
+def test_two_runs_per_task_train_at_once_and_equal_one_run_per_task(sweep, slurm_cluster, tmp_path):
+    """hydra.launcher.runs_per_task=2 on 2 CPUs, 1 thread per run: the 4 seeds are one array job of 2
+    tasks; each task trained its 2 runs at the same time in 2 processes, and every run's logits
+    equal the one-run-per-task sweep's."""
+    packed = run_sweep(slurm_cluster, tmp_path, "packed", f"seed={','.join(map(str, SEEDS))}", *TINY, *PACKED)
+    assert packed.result.returncode == 0, packed.result.stderr[-3000:]
+    array = packed.array_id
+    records = sacct_tasks(array, 2)
+    assert {job: (r["State"], r["AllocCPUS"]) for job, r in records.items()} == {f"{array}_{t}": ("COMPLETED", "2") for t in (0, 1)}
+    for task, seeds in enumerate((SEEDS[:2], SEEDS[2:])):
+        manifests = [read_manifest(_run_dir(packed, s)) for s in seeds]
+        attempts = [m.attempts[-1] for m in manifests]
+        assert all(m.complete for m in manifests) and len({a.slurm_job_id for a in attempts}) == 1
+        assert [OmegaConf.load(_run_dir(packed, s) / ".hydra" / "hydra.yaml").hydra.job.id for s in seeds] == [f"{array}_{task}"] * 2
+        assert attempts[0].pid != attempts[1].pid
+        (start_a, end_a), (start_b, end_b) = map(_span, manifests)
+        assert max(start_a, start_b) < min(end_a, end_b), "the task's two runs did not overlap"
+        for seed in seeds:
+            one, two = (Run(_run_dir(s, seed), read_manifest(_run_dir(s, seed))) for s in (sweep, packed))
+            for name in one.manifest.predictions:
+                assert np.array_equal(read_predictions(*locate(one, name)).logits, read_predictions(*locate(two, name)).logits), (seed, name)
+
+
 LONG = ["dataset.max_train_examples=1000", "dataset.max_eval_examples=40", "model.epochs=8", "model.batch_size=16", "threads=1"]
 
 
@@ -96,14 +129,19 @@ def _alive(pid: int) -> bool:
     return "\nState:\tZ" not in status
 
 
-def test_a_preempted_run_requeues_and_resumes_from_its_checkpoint(slurm_cluster, tmp_path):
+@pytest.mark.parametrize("runs_per_task", [1, 2])
+def test_a_preempted_run_requeues_and_resumes_from_its_checkpoint(slurm_cluster, tmp_path, runs_per_task):
     """USR2 mid-training (the signal SLURM sends before the time limit, or before preemption where
     the cluster sends one): submitit requeues the task, the requeued task resumes from last.ckpt,
-    and its logits equal an uninterrupted run's."""
+    and its logits equal an uninterrupted run's. With 2 runs per task (seeds 0 and 1 in task 0,
+    seed 2 in task 1: a sweep of one task would be a plain job, not an array) both runs of the
+    task were stopped, and both completed after the requeue."""
+    name, packed = f"preempt{runs_per_task}", PACKED if runs_per_task == 2 else []
+    seeds = "seed=0,1,2" if packed else "seed=0,1"
     box = []
-    worker = threading.Thread(target=lambda: box.append(run_sweep(slurm_cluster, tmp_path, "preempt", "seed=0,1", *LONG)))
+    worker = threading.Thread(target=lambda: box.append(run_sweep(slurm_cluster, tmp_path, name, seeds, *LONG, *packed)))
     worker.start()
-    run_dir = tmp_path / "multirun" / "preempt" / ",".join(sorted([*LONG, "seed=0"]))  # Hydra sorts the overrides
+    run_dir = tmp_path / "multirun" / name / ",".join(sorted([*LONG, "seed=0"]))  # Hydra sorts the overrides
     _wait_for(lambda: (run_dir / "checkpoints" / "last.ckpt").exists(), 300, "the first epoch checkpoint of seed 0")
     attempt = json.loads((run_dir / "manifest.json").read_text())["attempts"][-1]
     job_id = attempt["slurm_job_id"]
@@ -126,6 +164,9 @@ def test_a_preempted_run_requeues_and_resumes_from_its_checkpoint(slurm_cluster,
     assert first["resumed_from"] is None and second["resumed_from"]["epochs_done"] >= 1 and second["slurm_restart_count"] == "1"
     assert "Caught signal SIGUSR2" in log and f"Requeued job {sweep.array_id}_0" in log and "resuming" in log
     assert sacct_tasks(sweep.array_id, 2)[f"{sweep.array_id}_0"]["State"] == "COMPLETED"
+    if packed:
+        other = json.loads((run_dir.parent / run_dir.name.replace("seed=0", "seed=1")).joinpath("manifest.json").read_text())
+        assert other["status"] == "complete" and [a["slurm_job_id"] for a in other["attempts"]] == [job_id, job_id]
 
     local = run_cli("train.py", "-m", "name=uninterrupted", "seed=0", *LONG, cwd=tmp_path)
     assert local.returncode == 0, local.stderr[-3000:]

@@ -8,6 +8,8 @@
   twice) run once;
 - the plan (runs complete, to resume, new; an ETA from the complete runs' wall times) is printed,
   and with `hydra.sweeper.dry_run=true` (train.py/prune.py `--dry-run`) nothing else happens;
+- with `hydra.launcher.runs_per_task=K` (hydra_plugins/pie_launcher), K must be a positive integer
+  and each array task's CPUs must hold its K runs' threads;
 - a job that fails with a user's mistake (a run locked by another process...) ends the sweep
   with its one line and exit code 2.
 """
@@ -53,6 +55,7 @@ class CheckedSweeper(BasicSweeper):
         super().__init__(max_batch_size=max_batch_size, params=params)
         self.check = get_method(check)
         self.dry_run = dry_run
+        self.threads = 1  # the most torch threads of any job of the sweep
 
     def _plan(self, batch: Sequence[Sequence[str]], launched: dict) -> tuple[list[list[str]], list]:
         """The batch's distinct runs (overrides, planned run); fails with every bad job listed."""
@@ -69,6 +72,7 @@ class CheckedSweeper(BasicSweeper):
                 problems.append(f"  {' '.join(overrides)}: {error}")
                 continue
             jobs.append(job)
+            self.threads = max(self.threads, int(OmegaConf.select(cfg, "threads", default=1) or 1))
             if job.run_key in launched:
                 log.info("%s is the same run as %s; it runs once", " ".join(overrides), launched[job.run_key])
                 continue
@@ -88,9 +92,25 @@ class CheckedSweeper(BasicSweeper):
                      "%d distinct runs", len(batch) - len(kept), len(batch), len(kept))
         return kept, planned
 
-    def _parallel(self) -> int:
+    def _runs_per_task(self) -> int:
+        """hydra.launcher.runs_per_task (1 for launchers without it), checked against the task's CPUs:
+        K runs of `threads` threads each on fewer CPUs would fight over them and lose the gain."""
         launcher = self.config.hydra.launcher
-        return int(OmegaConf.select(launcher, "n_jobs", default=None) or OmegaConf.select(launcher, "array_parallelism", default=1) or 1)
+        k = OmegaConf.select(launcher, "runs_per_task", default=1)
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            fail(f"hydra.launcher.runs_per_task must be a positive integer, got {k!r}")
+        cpus = OmegaConf.select(launcher, "cpus_per_task", default=None)
+        if k > 1 and cpus is not None and k * self.threads > cpus:
+            fail(f"hydra.launcher.runs_per_task={k} runs of threads={self.threads} need {k * self.threads} CPUs per task, but "
+                 f"hydra.launcher.cpus_per_task={cpus}: set hydra.launcher.cpus_per_task={k * self.threads}, or lower threads "
+                 "or runs_per_task")
+        return k
+
+    def _parallel(self) -> int:
+        """Runs at a time: local processes, or array tasks times the runs of each task."""
+        launcher = self.config.hydra.launcher
+        tasks = OmegaConf.select(launcher, "n_jobs", default=None) or OmegaConf.select(launcher, "array_parallelism", default=1) or 1
+        return int(tasks) * self._runs_per_task()
 
     def sweep(self, arguments: List[str]) -> Any:
         from pie.runs.sweeps import summary, write_plan
