@@ -60,7 +60,11 @@ def writable(out: Path) -> None:
 def main(argv=None) -> int:
     args = parse_args(argv)
     offline_defaults()
-    quiet_libraries()
+    # One BLAS thread: the analyses' matrix products are exact integer sums (any thread count gives
+    # the same numbers), and pie runs its own threads; several BLAS threads per product oversubscribe
+    # the cores and are many times slower on a busy machine. Set before NumPy loads.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    quiet_libraries(lightning=False)
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
     from pie.analysis.options import AnalysisOptions
     from pie.identify import identify

@@ -29,6 +29,7 @@ def branch_config(cfg: DictConfig, dense: Run) -> DictConfig:
         merged.name = cfg.name
         merged.predictions = cfg.predictions
         merged.save_weights = cfg.get("save_weights", "final")
+        merged.validate_every_epoch = cfg.get("validate_every_epoch", False)
         merged.paths = OmegaConf.to_container(cfg.paths)  # unresolved: the sweeper composes jobs before Hydra's runtime exists
         merged.logger = cfg.get("logger")
         merged.branch = {"source": str(dense.directory), "source_run_key": dense.manifest.keys.run}

@@ -12,7 +12,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from pie.data.datamodule import TextDataModule
-from pie.data.dataset import TextClassificationData
+from pie.data.dataset import TextClassificationData, column
 from pie.models.module import Classifier
 from pie.pies.conventions import deciding
 from pie.pruning.callback import ScheduledPruning
@@ -37,7 +37,7 @@ def components(cfg: DictConfig) -> Components:
     torch.set_num_threads(int(cfg.threads))
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
     data = instantiate(cfg.dataset)
-    tokenizer = instantiate(cfg.model.tokenizer)(train_texts=data.splits["train"]["text"])
+    tokenizer = instantiate(cfg.model.tokenizer)(train_texts=column(data.splits["train"], "text"))
     network = instantiate(cfg.model.network)(num_classes=data.num_classes, tokenizer=tokenizer)
     datamodule = TextDataModule(
         data, tokenizer, batch_size=int(cfg.model.batch_size), eval_batch_size=int(cfg.model.eval_batch_size),
@@ -77,7 +77,11 @@ def logger(cfg: DictConfig, paths: RunPaths, names: dict):
 
 
 def trainer(cfg: DictConfig, schedule: Schedule, logger, callbacks: list) -> L.Trainer:
-    """The config's trainer for the schedule's epochs, writing checkpoints atomically."""
+    """The config's trainer for the schedule's epochs, writing checkpoints atomically. Without
+    `validate_every_epoch` it runs no validation pass: only the logs read them (the final
+    validation logits and metrics come from the prediction writer), so results are the same."""
+    validation = {} if cfg.get("validate_every_epoch", False) else {"limit_val_batches": 0}
     return instantiate(cfg.trainer)(
         max_epochs=schedule.max_epochs, logger=logger, callbacks=callbacks, plugins=[AtomicCheckpointIO(), *cluster_plugins()],
+        **validation,
     )

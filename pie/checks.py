@@ -120,6 +120,8 @@ def check_dataset(cfg: DictConfig) -> None:
 def check_outputs(cfg: DictConfig) -> None:
     if cfg.get("save_weights", "final") not in SAVE_WEIGHTS:
         raise ConfigError(f"save_weights must be one of {', '.join(SAVE_WEIGHTS)}, got {cfg.save_weights!r}")
+    if not isinstance(cfg.get("validate_every_epoch", False), bool):
+        raise ConfigError(f"validate_every_epoch must be true or false, got {cfg.validate_every_epoch!r}")
 
 
 def check_trainer(cfg: DictConfig) -> None:

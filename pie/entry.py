@@ -5,6 +5,7 @@ interrupt one line with exit code 130, and only a bug a traceback."""
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import os
 import shutil
@@ -30,9 +31,11 @@ def offline_defaults() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def quiet_libraries() -> None:
-    """No library chatter that hides pie's own progress lines."""
-    import lightning  # noqa: F401  (its import sets its loggers to INFO; lower them afterwards)
+def quiet_libraries(lightning: bool = True) -> None:
+    """No library chatter that hides pie's own progress lines. `lightning=False` (identify_pies,
+    which trains nothing) spares the seconds of importing Lightning."""
+    if lightning:
+        importlib.import_module("lightning")  # its import sets its loggers to INFO; lower them afterwards
 
     for name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning", "matplotlib"):
         logging.getLogger(name).setLevel(logging.WARNING)

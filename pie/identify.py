@@ -23,13 +23,14 @@ import pandas as pd
 
 from pie.analysis.degenerate import degeneracy
 from pie.analysis.options import AnalysisOptions
-from pie.analysis.pair import DenseTrain, PairInputs, SplitArrays, analyse_pair, dense_summary, el2n_bins
+from pie.analysis.pair import DenseTest, DenseTrain, PairInputs, SplitArrays, analyse_pair, dense_summary, el2n_bins
 from pie.analysis.recovery import CONTROL, Populations, compare, recovery_parts, recovery_row
 from pie.analysis.tables import PAIR_FRAMES, assemble
 from pie.data.texts import dataset_texts
 from pie.pies.conventions import conventions_named
 from pie.reporting.outputs import write_outputs
 from pie.errors import ConfigError
+from pie.runs.derived import RunArrays
 from pie.runs.discovery import NoRuns, discover
 from pie.runs.manifest import PopulationKey
 from pie.runs.populations import PopulationReader, exclude_runs, files_to_read, group_populations, pair_with_dense
@@ -59,6 +60,14 @@ def pair_rng(seed: int, stream: int, *keys: PopulationKey) -> np.random.Generato
     which other sweeps the same identify_pies call analyses, nor on their order."""
     identity = "|".join(f"{k.model_key}/{k.label()}" for k in keys)
     return np.random.default_rng([seed, stream, int(hashlib.sha256(identity.encode()).hexdigest()[:16], 16)])
+
+
+def _fields(split: str) -> dict[str, tuple[str, ...]]:
+    """What the analyses read of each prediction file (pie.runs.derived): the compared split's
+    logits and decisions, A5's final train decisions and losses, the EL2N norms after epoch 1."""
+    fields = {"train_final": ("decisions", "losses"), "train_epoch1": ("el2n",)}
+    fields[f"{split}_final"] = (*fields.get(f"{split}_final", ()), "logits", "decisions")
+    return fields
 
 
 def _degenerate(read: PopulationReader, used: list[PopulationKey], name: str, share: float) -> list[BadFile]:
@@ -136,19 +145,20 @@ def identify(
         raise NoRuns(f"no pruned population under {', '.join(patterns)}: PIEs compare pruned with dense runs; pass the "
                      "pruned sweep too")
     used = sorted({key for pair in pairs for key in pair})
-    checked = check_files(files_to_read(populations, used, split))
+    chosen = conventions_named(options.conventions)
+    cache_dir = Path(cache_dir or os.environ.get("PIE_CACHE_DIR", ".cache/pie"))
+    arrays = RunArrays(cache_dir, _fields(split), chosen)
+    checked = check_files(files_to_read(populations, used, split), check=arrays.check)
     if checked.bad and not skip_bad:
         raise BadPredictionFiles(checked)
     excluded = list(checked.bad)
     if skip_bad:
         populations = exclude_runs(populations, used, checked.bad, min_seeds, "--skip-bad", RERUN)
-    read = PopulationReader(populations, checked)
+    read = PopulationReader(populations, arrays)
     if exclude_degenerate:
         degenerate = _degenerate(read, used, f"{split}_final", options.degenerate_share)
         populations = exclude_runs(populations, used, degenerate, min_seeds, "--exclude-degenerate", "train more seeds")
-        read, excluded = PopulationReader(populations, checked), excluded + degenerate
-    chosen = conventions_named(options.conventions)
-    cache_dir = Path(cache_dir or os.environ.get("PIE_CACHE_DIR", ".cache/pie"))
+        read, excluded = PopulationReader(populations, arrays), excluded + degenerate
     rows: dict[str, list] = defaultdict(list)
     by_dense: dict[PopulationKey, list[PopulationKey]] = defaultdict(list)
     for dense_key, pruned_key in pairs:
@@ -166,14 +176,17 @@ def identify(
         setups[(dense_key.dataset, dense_key.model)] = label_names
         first = read.optional(read, dense_key, "train_epoch1")  # EL2N bins of the training examples (A5)
         read.drop(dense_key, "train_epoch1")
-        bins, dense_trains, example_ids = first and el2n_bins(task, first.logits, first.labels), {}, dense.example_ids
+        bins, dense_trains, dense_tests, example_ids = first and el2n_bins(first.el2n), {}, {}, dense.example_ids
         for pruned_key in pruned_keys:
             logged = bins is not None and read.optional(read.pair, dense_key, pruned_key, "train_final")
             train, order = SplitArrays.aligned(*logged, logged[0].labels) if logged else (None, None)
             if train is not None and order not in dense_trains:  # the dense side of A5, once per model order
                 dense_trains[order] = DenseTrain.of(task, train)
-            test = SplitArrays.aligned(*read.pair(dense_key, pruned_key, f"{split}_final"), dense.labels)[0]
-            inputs = PairInputs(task, test, example_ids, texts, label_names, measures, train, bins, dense_trains.get(order))
+            test, test_order = SplitArrays.aligned(*read.pair(dense_key, pruned_key, f"{split}_final"), dense.labels)
+            if test_order not in dense_tests:  # the dense side of the pair analyses, once per model order
+                dense_tests[test_order] = DenseTest.of(task, test)
+            inputs = PairInputs(task, test, example_ids, texts, label_names, measures, train, bins, dense_trains.get(order),
+                                dense_tests[test_order])
             result = analyse_pair(inputs, pair_rng(seed, 0, dense_key, pruned_key), options, pair_rng(seed, 1, dense_key, pruned_key))
             identity = _identity(pruned_key)
             rows["summary"].append({**identity, **result.summary})

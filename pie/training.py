@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from pie import build, checks
 from pie.branching import rewinds_to_init
+from pie.data.dataset import column
 from pie.pruning.schedules import Schedule
 from pie.pruning.structured import reshape_to
 from pie.reporting.progress import EpochProgress
@@ -118,7 +119,7 @@ def _fit(cfg: DictConfig, schedule: Schedule, run: Claim, start: StartFrom | Non
     threshold = task.threshold(cfg.threshold.tune_on, (final["validation"], labels("validation")), parts.module.train_epoch_outputs)
     tau = threshold["value"] if threshold else None
     metrics = {split: task.run_metrics(final[split], labels(split), tau) for split in ("validation", "test")}
-    log_predictions(logger, "test", task, parts.data.splits["test"]["id"], labels("test"), final["test"], tau)
+    log_predictions(logger, "test", task, column(parts.data.splits["test"], "id"), labels("test"), final["test"], tau)
     log_summary(logger, {**{f"test/{name}": value for name, value in metrics["test"].items()},
                          "sparsity/target": schedule.final_sparsity, "seed": int(cfg.seed)})
     manifest = run.complete(

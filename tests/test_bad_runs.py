@@ -4,10 +4,13 @@
 import dataclasses
 import hashlib
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from conftest import run_cli
@@ -15,10 +18,11 @@ from pie.analysis.options import AnalysisOptions
 from pie.identify import identify
 from manifests import make_manifest
 from pie.runs.discovery import discover, load_logits
-from pie.runs.manifest import BadRun, Run, read_manifest, write_manifest
+from pie.runs.manifest import BadRun, Run, Threshold, read_manifest, write_manifest
 from pie.runs.paths import RunPaths
 from pie.runs.populations import PopulationError
 from pie.runs.predictions import BadPredictionFile, read_predictions, write_predictions
+from pie.runs.derived import RunArrays
 from pie.runs.validation import BadPredictionFiles, check_files
 
 rng = np.random.default_rng(0)
@@ -117,17 +121,28 @@ DAMAGES = [
 ]
 
 
+FIELDS = {"test_final": ("logits", "decisions"), "train_final": ("decisions", "losses"), "train_epoch1": ("el2n",)}
+
+
+@pytest.mark.parametrize("cache", [None, "cold", "warm"])
 @pytest.mark.parametrize("damage, reason", DAMAGES, ids=[d.__name__ for d, _ in DAMAGES])
-def test_each_damage_is_found_and_named(sweep, damage, reason):
-    """check_files names the run, file and problem; loading the file says the same and the fix."""
+def test_each_damage_is_found_and_named(sweep, damage, reason, cache, tmp_path):
+    """check_files names the run, file and problem, also with identify_pies' check that derives and
+    caches (pie.runs.derived), and after the files passed it once (warm): a file whose stat or record
+    changed is checked again. Loading the file says the same and the fix."""
+    def check(runs):
+        derived = {"check": RunArrays(tmp_path / "cache", FIELDS).check} if cache else {}
+        return check_files([(run, "test_final") for run in runs], **derived)
+
     victim = run_dir(sweep, "imp", 0.5, 1)
+    if cache == "warm":
+        assert check(discover([str(sweep)]).complete).bad == []
     damage(victim)
     runs = discover([str(sweep)]).complete
-    checked = check_files([(run, "test_final") for run in runs])
+    checked = check(runs)
     assert len(checked.bad) == 1
     bad = checked.bad[0]
     assert (bad.run, bad.file) == (victim, "predictions/test_final.parquet") and reason in bad.reason
-    assert len(checked.passed) == len(runs) - 1
     with pytest.raises(BadPredictionFile) as error:
         load_logits([r for r in runs if r.directory == victim], "test_final")
     assert str(prediction(victim, "test_final")) in str(error.value)
@@ -150,31 +165,107 @@ def test_records_without_ids_hash_stay_readable(sweep):
     assert list(load_logits([loaded], "test_final").example_ids) == TEST_IDS
 
 
-def test_a_file_changed_after_its_check_is_checked_again(sweep):
-    """Loading skips the hashes only for files unchanged since they passed."""
+def test_cached_arrays_are_the_population_read_from_the_files(sweep, tmp_path):
+    """RunArrays, cold (files read, derived, cached) or warm (cache only), gives the population's
+    ids, labels, seeds and logits as load_logits reads them, and the task's decisions and losses
+    of those logits."""
     runs = [Run(d, read_manifest(d)) for d in (run_dir(sweep, "dense", 0.0, s) for s in range(3))]
-    checked = check_files([(run, "test_final") for run in runs])
-    paths = [prediction(run.directory, "test_final") for run in runs]
-    assert checked.bad == [] and all(checked.unchanged(p) for p in paths)
-    assert load_logits(runs, "test_final", checked).logits.shape == (3, 30, 3)
-    modify_bytes(runs[2].directory)
-    assert not checked.unchanged(paths[2])
-    with pytest.raises(BadPredictionFile, match="checksum"):
-        load_logits(runs, "test_final", checked)
+    for _ in ("cold", "warm"):
+        arrays = RunArrays(tmp_path / "cache", FIELDS)
+        assert check_files([(run, name) for run in runs for name in FIELDS], check=arrays.check).bad == []
+        for name, fields in FIELDS.items():
+            plain, cached = load_logits(runs, name), arrays.population(runs, name)
+            assert cached.ids.equals(plain.ids) and np.array_equal(cached.seeds, plain.seeds)
+            assert cached.labels.dtype == plain.labels.dtype and np.array_equal(cached.labels, plain.labels)
+            expected = {"logits": plain.logits, "decisions": plain.task.decide(plain.logits, plain.thresholds),
+                        "losses": plain.task.ratio_losses(plain.logits, plain.labels),
+                                          "el2n": plain.task.el2n_norms(plain.logits, plain.labels)}
+            for field in fields:
+                assert getattr(cached, field).dtype == expected[field].dtype
+                assert np.array_equal(getattr(cached, field), expected[field]), (name, field)
 
 
-
-def test_loading_checked_files_gives_the_same_population(sweep):
-    """With the check's results (ids decoded once, no second hashing) the logits are the same."""
+def test_the_cache_is_safe_for_concurrent_checks(sweep, tmp_path):
+    """Eight threads checking the same files into one cache at once: all pass, every entry is whole,
+    no temporary file is left."""
     runs = [Run(d, read_manifest(d)) for d in (run_dir(sweep, "imp", 0.9, s) for s in range(3))]
-    checked = check_files([(run, name) for run in runs for name in ("test_final", "train_final")])
-    for name in ("test_final", "train_final"):
-        plain, fast = load_logits(runs, name), load_logits(runs, name, checked)
-        assert fast.ids.equals(plain.ids) and np.array_equal(fast.labels, plain.labels)
-        assert np.array_equal(fast.logits, plain.logits) and np.array_equal(fast.seeds, plain.seeds)
+    reads = [(run, name) for run in runs for name in ("test_final", "train_final")]
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(lambda _: check_files(reads, check=RunArrays(tmp_path / "cache", FIELDS).check), range(8)))
+    assert all(outcome.bad == [] for outcome in outcomes)
+    assert not list((tmp_path / "cache").rglob(".*.tmp"))
+    plain = load_logits(runs, "train_final")
+    cached = RunArrays(tmp_path / "cache", FIELDS).population(runs, "train_final")
+    assert np.array_equal(cached.losses, plain.task.ratio_losses(plain.logits, plain.labels))
 
 
-def test_runs_with_other_ids_are_still_refused_after_the_check(sweep):
+def test_a_rewritten_file_gets_its_own_entry(sweep, tmp_path):
+    """A file rewritten with other logits and a new record (a rerun) is read again: the population
+    holds its new arrays, not the entry cached for the old file."""
+    runs = [Run(d, read_manifest(d)) for d in (run_dir(sweep, "imp", 0.5, s) for s in range(3))]
+    arrays = RunArrays(tmp_path / "cache", FIELDS)
+    assert check_files([(run, "test_final") for run in runs], check=arrays.check).bad == []
+    old = arrays.population(runs, "test_final")
+    victim = runs[1].directory
+    edit_record(victim, "test_final", write_predictions(prediction(victim, "test_final"), TEST_IDS, TEST_LABELS,
+                                                        noisy_logits(TEST_LABELS, 5.0, 99)))
+    runs = [Run(d, read_manifest(d)) for d in (run_dir(sweep, "imp", 0.5, s) for s in range(3))]
+    arrays = RunArrays(tmp_path / "cache", FIELDS)
+    assert check_files([(run, "test_final") for run in runs], check=arrays.check).bad == []
+    new, plain = arrays.population(runs, "test_final"), load_logits(runs, "test_final")
+    assert not np.array_equal(new.logits, old.logits)
+    assert np.array_equal(new.logits, plain.logits) and np.array_equal(new.decisions, plain.task.decide(plain.logits, plain.thresholds))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "other fields", "ids"])
+def test_a_damaged_cache_entry_is_derived_again(sweep, tmp_path, damage):
+    """An entry or ids file damaged after it was written (truncated, overwritten, written for other
+    fields under its name) is not trusted: the population is derived again from the files."""
+    runs = [Run(d, read_manifest(d)) for d in (run_dir(sweep, "dense", 0.0, s) for s in range(3))]
+    reads = [(run, name) for run in runs for name in ("test_final", "train_final")]
+    assert check_files(reads, check=RunArrays(tmp_path / "cache", FIELDS).check).bad == []
+    entries = sorted((tmp_path / "cache").rglob("*-logits+decisions-pie.npy"))
+    ids_files = sorted((tmp_path / "cache").rglob("ids/*.parquet"))
+    assert len(entries) == 3 and len(ids_files) == 2  # test and train ids, one file each
+    if damage == "truncated":
+        entries[0].write_bytes(entries[0].read_bytes()[:100])
+    elif damage == "garbage":
+        entries[0].write_bytes(b"not an array")
+    elif damage == "other fields":
+        np.save(entries[0], np.zeros(30, dtype=[("label", np.int8), ("el2n", np.float32)]))
+    else:
+        for ids_file in ids_files:
+            pq.write_table(pa.table({"example_id": [f"x{i}" for i in range(30)]}), ids_file)
+    arrays = RunArrays(tmp_path / "cache", FIELDS)
+    assert check_files(reads, check=arrays.check).bad == []  # stat markers: the files are not read again
+    cached, plain = arrays.population(runs, "test_final"), load_logits(runs, "test_final")
+    assert cached.ids.equals(plain.ids) and np.array_equal(cached.logits, plain.logits)
+    assert np.array_equal(cached.decisions, plain.task.decide(plain.logits, plain.thresholds))
+
+
+def test_the_cache_is_keyed_by_the_conventions(tmp_path):
+    """Multi-label decisions and A5 losses follow the analysis conventions: each has its own entry."""
+    from pie.pies.conventions import PIE, REFERENCE
+    from pie.pies.task import MULTI_LABEL
+
+    directory = tmp_path / "run"
+    targets = (np.random.default_rng(1).random((20, 4)) < 0.3).astype(np.int8)
+    logits = np.random.default_rng(2).normal(0.0, 2.0, size=(20, 4)).astype(np.float32)
+    logits[:5, 0] = 0.0  # sigmoid exactly 0.5 = τ: decided positive by >=, negative by >
+    record = write_predictions(prediction(directory, "train_final"), [f"e{i}" for i in range(20)], targets, logits)
+    write_manifest(directory, make_manifest(0, method="dense", dataset="synthetic", fingerprint="fp", model_key="mk", multi_label=True,
+                                            predictions={"train_final": record}, threshold=Threshold(0.5, "validation", 0.0)))
+    run = Run(directory, read_manifest(directory))
+    for conventions in (PIE, REFERENCE, PIE):
+        arrays = RunArrays(tmp_path / "cache", {"train_final": ("decisions", "losses")}, conventions)
+        assert check_files([(run, "train_final")], check=arrays.check).bad == []
+        population = arrays.population([run], "train_final")
+        task = MULTI_LABEL.using(conventions)
+        assert np.array_equal(population.decisions, task.decide(logits[None], [0.5]))
+        assert np.array_equal(population.losses, task.ratio_losses(logits[None], targets))
+
+
+def test_runs_with_other_ids_are_still_refused_after_the_check(sweep, tmp_path):
     """A run that consistently wrote other example ids passes its own check but cannot join the population."""
     other = run_dir(sweep, "dense", 0.0, 2)
     path = prediction(other, "test_final")
@@ -182,10 +273,13 @@ def test_runs_with_other_ids_are_still_refused_after_the_check(sweep):
     record = write_predictions(path, [f"other-{i}" for i in range(30)], old.labels, old.logits)
     edit_record(other, "test_final", record)
     runs = [Run(d, read_manifest(d)) for d in (run_dir(sweep, "dense", 0.0, s) for s in range(3))]
-    checked = check_files([(run, "test_final") for run in runs])
-    assert checked.bad == []
+    arrays = RunArrays(tmp_path / "cache", FIELDS)
+    assert check_files([(run, "test_final") for run in runs], check=arrays.check).bad == []
     with pytest.raises(BadRun, match="different example ids"):
-        load_logits(runs, "test_final", checked)
+        arrays.population(runs, "test_final")
+    with pytest.raises(BadRun, match="different example ids"):
+        load_logits(runs, "test_final")
+
 
 def damage_two_runs(sweep: Path) -> list[Path]:
     """A dense run's test predictions cut short and a pruned run's train predictions modified."""

@@ -280,3 +280,48 @@ def test_accepts_python_lists():
     dense = [[[2.0, 1.0], [0.0, 1.0]], [[3.0, 0.0], [0.0, 5.0]]]  # modal [0, 1]
     pruned = [[[0.0, 1.0], [0.0, 1.0]]]  # modal [1, 1]
     np.testing.assert_array_equal(single_label_pies(dense, pruned), [True, False])
+
+
+@pytest.mark.parametrize("classes", [1, 2, 3, 5, 7, 8, 13, 54])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_last_axis_sum_and_max_match_numpy_bit_for_bit(classes, dtype):
+    """The class-by-class passes give NumPy's sum and max of a contiguous last axis exactly (signed
+    zeros, infinities and NaN included), also for arrays laid out class by class in memory."""
+    from pie.pies.losses import last_axis_max, last_axis_sum
+
+    rng = np.random.default_rng(classes)
+    values = (rng.standard_normal((40, 50, classes)) * 10.0 ** rng.integers(-8, 8, size=(40, 50, classes))).astype(dtype)
+    values[0, :5] = -0.0
+    values[1, 0, 0], values[2, 0, -1], values[3, 0, 0] = np.inf, -np.inf, np.nan
+    by_class = np.moveaxis(np.ascontiguousarray(np.moveaxis(values, -1, 0)), 0, -1)
+    for layout in (values, by_class):
+        for ours, numpy in ((last_axis_sum(layout), values.sum(axis=-1)), (last_axis_max(layout), values.max(axis=-1))):
+            assert ours.dtype == numpy.dtype
+            assert np.array_equal(ours.view(np.uint8), numpy.view(np.uint8))
+
+
+@pytest.mark.parametrize("classes", [1, 2, 3, 5, 54, 130])
+@pytest.mark.parametrize("kind", ["votes", "floats"])
+def test_top_classes_and_argmax_match_numpy(classes, kind):
+    """The counting passes of pie.pies.modal give NumPy's first (and, reversed, last) argmax and the
+    number of classes at the maximum, on random arrays full of ties (small integer votes) or of
+    floats with NaN rows (no maximum: class 0, as before); in any memory layout."""
+    from pie.pies.modal import _top_classes, argmax_last
+
+    rng = np.random.default_rng(classes)
+    if kind == "votes":
+        values = rng.integers(0, 4, size=(60, 70, classes)).astype(rng.choice([np.int64, np.float32]))
+    else:
+        values = rng.standard_normal((60, 70, classes))
+        values[rng.random((60, 70)) < 0.05, rng.integers(0, classes)] = np.nan
+    nan_rows = np.isnan(values).any(axis=-1) if kind == "floats" else np.zeros(values.shape[:-1], dtype=bool)
+    first = np.where(nan_rows, 0, np.argmax(values, axis=-1))
+    last = np.where(nan_rows, 0, classes - 1 - np.argmax(values[..., ::-1], axis=-1))
+    at_top = (values == values.max(axis=-1, keepdims=True)).sum(axis=-1)
+    by_class = np.moveaxis(np.ascontiguousarray(np.moveaxis(values, -1, 0)), 0, -1)
+    for layout in (values, by_class):
+        for highest, expected in ((False, first), (True, last)):
+            labels, counts = _top_classes(layout, highest)
+            assert np.array_equal(labels, expected) and np.array_equal(counts, at_top)
+        assert argmax_last(layout).dtype == np.int64 and np.array_equal(argmax_last(layout), first)
+        assert np.array_equal(argmax_last(layout, highest=True), last)

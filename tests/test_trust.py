@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from pie.analysis.agreement import churn, probability_loyalty, taxicab
+from pie.analysis.agreement import DenseBaselines, churn, probability_loyalty, taxicab
 from pie.analysis.degenerate import degeneracy
 from pie.analysis.noise import common_size, confidence, excess, seed_draws
 from pie.pies.losses import js_divergence
@@ -113,11 +113,13 @@ def test_churn_pairs_models_by_seed_and_compares_dense_models_for_the_baseline()
     """Seed pairs (dense i, pruned i) differ on 1 of 3 examples each: churn 2/6. The two dense
     models differ on example 2: baseline 1/3. No seed pair: NaN."""
     dense, pruned = np.array([[0, 1, 1], [0, 1, 0]]), np.array([[1, 1, 1], [0, 0, 0]])
-    assert churn(SINGLE_LABEL, dense, pruned, paired=2) == pytest.approx((1 / 3, 1 / 3))
-    assert math.isnan(churn(SINGLE_LABEL, dense, pruned, paired=0)[0])
+    assert churn(SINGLE_LABEL, dense, pruned, paired=2) == pytest.approx(1 / 3)
+    assert DenseBaselines.of(SINGLE_LABEL, np.zeros((2, 3, 2)), dense).churn == pytest.approx(1 / 3)
+    assert math.isnan(churn(SINGLE_LABEL, dense, pruned, paired=0))
     multi_dense = np.array([[[1, 0], [0, 1]], [[1, 0], [0, 0]]], dtype=bool)
     multi_pruned = np.array([[[1, 1], [0, 1]], [[1, 0], [0, 0]]], dtype=bool)
-    assert churn(MULTI_LABEL, multi_dense, multi_pruned, paired=2) == pytest.approx((1 / 4, 1 / 2))
+    assert churn(MULTI_LABEL, multi_dense, multi_pruned, paired=2) == pytest.approx(1 / 4)
+    assert DenseBaselines.of(MULTI_LABEL, np.zeros((2, 2, 2)), multi_dense).churn == pytest.approx(1 / 2)
 
 
 def test_jensen_shannon_divergence_by_hand():
@@ -132,10 +134,12 @@ def test_probability_loyalty_by_hand():
     The two dense models differ as [1/2, 1/2] vs [1, 0]: baseline 0.688722."""
     dense = np.array([[[0.0, 0.0]], [[50.0, 0.0]]])
     pruned = np.array([[[50.0, 0.0]], [[50.0, 0.0]]])
-    pair, baseline = probability_loyalty(SINGLE_LABEL, dense, pruned, paired=2)
-    assert pair == pytest.approx(1 - 0.311278 / 2, abs=1e-6) and baseline == pytest.approx(1 - 0.311278, abs=1e-6)
-    multi = probability_loyalty(MULTI_LABEL, np.zeros((2, 1, 2)), np.zeros((2, 1, 2)), paired=2)
-    assert multi == (1.0, 1.0)
+    baselines = DenseBaselines.of(SINGLE_LABEL, dense, dense.argmax(axis=2))
+    pair = probability_loyalty(SINGLE_LABEL, baselines.probabilities, SINGLE_LABEL.probabilities(pruned), paired=2)
+    assert pair == pytest.approx(1 - 0.311278 / 2, abs=1e-6) and baselines.probability_loyalty == pytest.approx(1 - 0.311278, abs=1e-6)
+    multi = DenseBaselines.of(MULTI_LABEL, np.zeros((2, 1, 2)), np.zeros((2, 1, 2), dtype=bool))
+    assert probability_loyalty(MULTI_LABEL, multi.probabilities, multi.probabilities, paired=2) == 1.0
+    assert multi.probability_loyalty == 1.0
 
 
 def test_taxicab_by_hand():
@@ -175,3 +179,14 @@ def test_degenerate_multi_label_models():
     assert result.baseline == pytest.approx(3 / 7)
     assert result.constant_share.tolist() == [1.0, 0.5] and result.degenerate.tolist() == [True, False]
     assert not result.population_degenerate  # 1 of 2 is not more than half
+
+
+@pytest.mark.parametrize("classes", [2, 3, 7, 8, 54])
+def test_taxicab_is_the_same_for_votes_in_any_memory_layout(classes):
+    """Votes of seed draws lie class by class in memory (pie.analysis.stability.votes_of_draws);
+    their taxicab scores equal those of the same votes laid out example by example, bit for bit."""
+    rng = np.random.default_rng(classes)
+    dense, pruned = (rng.integers(0, 16, size=(7, 300, classes)).astype(np.float32) for _ in range(2))
+    by_class = [np.moveaxis(np.ascontiguousarray(np.moveaxis(v, -1, 0)), 0, -1) for v in (dense, pruned)]
+    expected = np.abs(dense / 15 - pruned / 15).sum(axis=-1)
+    assert np.array_equal(taxicab(*by_class, 15, 15), expected) and np.array_equal(taxicab(dense, pruned, 15, 15), expected)

@@ -11,7 +11,7 @@ OFFLINE = {"WANDB_MODE": "offline", "WANDB_SILENT": "true"}
 
 def test_train_and_identify_log_offline_runs(tmp_path):
     trained = run_cli("train.py", "-m", "name=w", "logger=wandb", "seed=0,1", "pruning=imp_ft", "sparsity=0,0.5",
-                      *TINY, cwd=tmp_path, env=OFFLINE)
+                      "validate_every_epoch=true", *TINY, cwd=tmp_path, env=OFFLINE)
     assert trained.returncode == 0, trained.stderr[-3000:]
     runs = sorted(tmp_path.glob("multirun/w/*/logs/wandb/offline-run-*"))
     assert len(runs) == 4 and len({r.parent.parent.parent for r in runs}) == 4  # one W&B run per job

@@ -17,8 +17,11 @@ per-class differences of decision rates (so it ranges to the number of classes, 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from pie.pies.losses import last_axis_sum
 from pie.pies.task import Task
 
 
@@ -33,31 +36,44 @@ def _mean_over_pairs(measure, a: np.ndarray, b: np.ndarray | None = None, chunk:
     return total / (len(first) * a.shape[1])
 
 
-def churn(task: Task, dense: np.ndarray, pruned: np.ndarray, paired: int) -> tuple[float, float]:
-    """(churn of the first `paired` seed pairs (dense i, pruned i), dense-vs-dense churn over all
-    pairs of different dense models); NaN where there is no pair."""
-    return _mean_over_pairs(task.differs, dense, pruned[:paired]), _mean_over_pairs(task.differs, dense)
+def churn(task: Task, dense: np.ndarray, pruned: np.ndarray, paired: int) -> float:
+    """Churn of the first `paired` seed pairs (dense i, pruned i); NaN where there is no pair."""
+    return _mean_over_pairs(task.differs, dense, pruned[:paired])
 
 
-def probability_loyalty(task: Task, dense_logits: np.ndarray, pruned_logits: np.ndarray, paired: int) -> tuple[float, float]:
-    """(1 - mean JSD of the seed pairs, the same between different dense models)."""
-    def divergence(x, y):
-        return task.divergence(task.probabilities(x), task.probabilities(y))
+def probability_loyalty(task: Task, dense_probabilities: np.ndarray, pruned_probabilities: np.ndarray, paired: int) -> float:
+    """1 - the mean JSD of the seed pairs' predicted distributions (task.probabilities)."""
+    return 1.0 - _mean_over_pairs(task.divergence, dense_probabilities, pruned_probabilities[:paired])
 
-    return 1.0 - _mean_over_pairs(divergence, dense_logits, pruned_logits[:paired]), 1.0 - _mean_over_pairs(divergence, dense_logits)
+
+@dataclass(frozen=True)
+class DenseBaselines:
+    """The dense-vs-dense baselines, over all pairs of different dense models, and the dense
+    models' predicted distributions: computed once per dense population and model order and
+    shared by all its pairs (the pairs of all models cost far more than a pair's own)."""
+
+    probabilities: np.ndarray  # float64[M, N, C]
+    churn: float
+    probability_loyalty: float
+
+    @classmethod
+    def of(cls, task: Task, dense_logits: np.ndarray, dense: np.ndarray) -> "DenseBaselines":
+        probabilities = task.probabilities(dense_logits)
+        return cls(probabilities, _mean_over_pairs(task.differs, dense),
+                   1.0 - _mean_over_pairs(task.divergence, probabilities))
 
 
 def taxicab(dense_votes: np.ndarray, pruned_votes: np.ndarray, dense_models: int, pruned_models: int) -> np.ndarray:
     """float[..., N]: L1 distance between the two populations' label distributions (decision
-    rates per class) from their votes [..., N, C]."""
-    return np.abs(np.asarray(dense_votes) / dense_models - np.asarray(pruned_votes) / pruned_models).sum(axis=-1)
+    rates per class) from their votes [..., N, C], in any memory layout."""
+    return last_axis_sum(np.abs(np.asarray(dense_votes) / dense_models - np.asarray(pruned_votes) / pruned_models))
 
 
-def agreement_row(task: Task, dense_logits: np.ndarray, pruned_logits: np.ndarray, dense: np.ndarray, pruned: np.ndarray,
+def agreement_row(task: Task, baselines: DenseBaselines, pruned_logits: np.ndarray, dense: np.ndarray, pruned: np.ndarray,
                   paired: int) -> dict:
     """churn, label and probability loyalty of a pair, each with its dense-vs-dense baseline."""
-    pair_churn, dense_churn = churn(task, dense, pruned, paired)
-    pair_loyalty, dense_loyalty = probability_loyalty(task, dense_logits, pruned_logits, paired)
-    return {"seed_pairs": paired, "churn": pair_churn, "churn_dense": dense_churn,
-            "label_loyalty": 1.0 - pair_churn, "label_loyalty_dense": 1.0 - dense_churn,
-            "probability_loyalty": pair_loyalty, "probability_loyalty_dense": dense_loyalty}
+    pair_churn = churn(task, dense, pruned, paired)
+    pair_loyalty = probability_loyalty(task, baselines.probabilities, task.probabilities(pruned_logits[:paired]), paired)
+    return {"seed_pairs": paired, "churn": pair_churn, "churn_dense": baselines.churn,
+            "label_loyalty": 1.0 - pair_churn, "label_loyalty_dense": 1.0 - baselines.churn,
+            "probability_loyalty": pair_loyalty, "probability_loyalty_dense": baselines.probability_loyalty}

@@ -109,12 +109,15 @@ def votes_of_draws(one_hot: np.ndarray, draws) -> np.ndarray:
     """[len(draws), N, C] votes of the populations made of each draw's models (indices may repeat).
 
     A matrix product of model multiplicities with the one-hot predictions: exact small integers
-    in float32, and far cheaper than gathering the draws' one-hot arrays."""
-    n_models = len(one_hot)
+    in float32, and far cheaper than gathering the draws' one-hot arrays. The result is a view
+    whose classes are the slowest axis in memory, so each class's votes are one contiguous block
+    (the per-class passes of the modal labels read them at full speed)."""
+    n_models, classes = len(one_hot), one_hot.shape[-1]
     counts = np.zeros((len(draws), n_models), dtype=np.float32)
     for row, models in enumerate(draws):
         np.add.at(counts[row], np.asarray(models), 1)
-    return (counts @ one_hot.reshape(n_models, -1).astype(np.float32)).reshape(len(draws), *one_hot.shape[1:])
+    by_class = np.moveaxis(one_hot, -1, 1).astype(np.float32).reshape(n_models, -1)  # [M, C * N]
+    return np.moveaxis((counts @ by_class).reshape(len(draws), classes, -1), 1, -1)
 
 
 def bootstrap_percent(is_pie: np.ndarray, considered: np.ndarray, rng: np.random.Generator,

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from pie.analysis.accuracy import accuracy_row
+from pie.analysis.agreement import DenseBaselines
 from pie.analysis.classes import class_distribution, class_score_change
 from pie.analysis.examples import pie_examples
 from pie.analysis.influence import loss_ratio_from_losses, per_bin_share, rank_bins
@@ -22,7 +23,7 @@ from pie.analysis.degenerate import SHARE, degeneracy
 from pie.analysis.noise import confidence, seed_draws
 from pie.analysis.options import AnalysisOptions
 from pie.analysis.text import text_ratios
-from pie.analysis.training_measures import generalisation_gap
+from pie.analysis.training_measures import gap_of_losses
 from pie.analysis.trust import degenerate_columns, top_examples, trust
 from pie.pies.task import Task
 
@@ -31,33 +32,67 @@ from pie.pies.task import Task
 class SplitArrays:
     """Logits of a dense and a pruned population on one split, models aligned by seed where
     both populations share seeds (loss ratios pair model i with model i), with each model's
-    decision threshold (multi-label; NaN where none)."""
+    decision threshold (multi-label; NaN where none). Per-model decisions and losses may come
+    derived already (pie.runs.derived caches them per run); the logits are then optional."""
 
-    dense: np.ndarray  # [Md, N, C]
-    pruned: np.ndarray  # [Mp, N, C]
+    dense: np.ndarray | None  # [Md, N, C]
+    pruned: np.ndarray | None  # [Mp, N, C]
     labels: np.ndarray  # int[N], or multi-hot int8[N, C]
     dense_thresholds: np.ndarray | None = None  # float[Md]
     pruned_thresholds: np.ndarray | None = None  # float[Mp]
     shared_seeds: int | None = None  # models 0..k-1 of both share seeds (None: all of the smaller one)
+    classes: int | None = None  # the number of classes (taken from the logits when None)
+    dense_decisions: np.ndarray | None = None
+    pruned_decisions: np.ndarray | None = None
+    dense_losses: np.ndarray | None = None
+    pruned_losses: np.ndarray | None = None
 
     @property
     def num_classes(self) -> int:
-        return self.dense.shape[2]
+        return self.classes or self.dense.shape[2]
 
     @property
     def paired(self) -> int:
         """How many (dense i, pruned i) pairs share a seed."""
-        return min(len(self.dense), len(self.pruned)) if self.shared_seeds is None else self.shared_seeds
+        if self.shared_seeds is not None:
+            return self.shared_seeds
+        return min(len(self.dense if self.dense is not None else self.dense_decisions),
+                   len(self.pruned if self.pruned is not None else self.pruned_decisions))
+
+    def decisions(self, task: Task, side: str) -> np.ndarray:
+        """Per-model decisions of one side ("dense" or "pruned"): as given, or decided here."""
+        given = getattr(self, f"{side}_decisions")
+        return given if given is not None else task.decide(getattr(self, side), getattr(self, f"{side}_thresholds"))
+
+    def losses(self, task: Task, side: str) -> np.ndarray:
+        """Per-model, per-example losses of one side whose pruned/dense ratio A5 averages
+        (task.ratio_losses): as given, or computed here."""
+        given = getattr(self, f"{side}_losses")
+        return given if given is not None else task.ratio_losses(getattr(self, side), self.labels)
+
+    def model_losses(self, task: Task, side: str) -> np.ndarray:
+        """Per-model, per-example losses [M, N] of one side (task.loss): from its logits, or from
+        the ratio losses given (task.loss_of_ratio_losses)."""
+        logits = getattr(self, side)
+        return task.loss(logits, self.labels) if logits is not None else task.loss_of_ratio_losses(self.losses(task, side))
 
     @classmethod
     def aligned(cls, dense, pruned, labels) -> tuple["SplitArrays", tuple[int, ...]]:
-        """Two populations (each with `seeds`, `logits` [M, N, C] and `thresholds`) with their
-        shared seeds first, in the same order, so model i of one pairs with model i of the other;
-        and the dense models' order."""
+        """Two populations (each with `seeds`, `thresholds`, `classes` and the arrays it read of
+        `logits` [M, N, C], `decisions` and `losses`, None where not read: pie.runs.discovery's
+        PopulationLogits) with their shared seeds first, in the same order, so model i of one
+        pairs with model i of the other; and the dense models' order."""
         shared = [s for s in dense.seeds if s in set(pruned.seeds)]
         dense_order, pruned_order = _order(dense.seeds, shared), _order(pruned.seeds, shared)
-        arrays = cls(dense.logits[dense_order], pruned.logits[pruned_order], labels,
-                     dense.thresholds[dense_order], pruned.thresholds[pruned_order], len(shared))
+
+        def both(field):
+            values = getattr(dense, field), getattr(pruned, field)
+            return {f"dense_{field}": values[0][dense_order], f"pruned_{field}": values[1][pruned_order]} if values[0] is not None else {}
+
+        arrays = cls(dense.logits[dense_order] if dense.logits is not None else None,
+                     pruned.logits[pruned_order] if pruned.logits is not None else None, labels,
+                     dense.thresholds[dense_order], pruned.thresholds[pruned_order], len(shared), dense.classes,
+                     **both("decisions"), **both("losses"))
         return arrays, tuple(dense_order)
 
 
@@ -80,9 +115,25 @@ class DenseTrain:
 
     @classmethod
     def of(cls, task: Task, train: SplitArrays) -> "DenseTrain":
-        decisions = task.decide(train.dense, train.dense_thresholds)
+        decisions = train.decisions(task, "dense")
         votes = task.indicators(decisions, train.num_classes).sum(axis=0, dtype=np.int64)
-        return cls(losses=task.ratio_losses(train.dense, train.labels), votes=votes, models=len(decisions))
+        return cls(losses=train.losses(task, "dense"), votes=votes, models=len(decisions))
+
+
+@dataclass(frozen=True)
+class DenseTest:
+    """What the pair analyses need of the dense population on the test split, computed once per
+    population and model order: per-model decisions, their 0/1 indicators and the dense-vs-dense
+    agreement baselines."""
+
+    decisions: np.ndarray
+    indicators: np.ndarray
+    baselines: DenseBaselines
+
+    @classmethod
+    def of(cls, task: Task, test: SplitArrays) -> "DenseTest":
+        decisions = test.decisions(task, "dense")
+        return cls(decisions, task.indicators(decisions, test.num_classes), DenseBaselines.of(task, test.dense, decisions))
 
 
 @dataclass(frozen=True)
@@ -96,6 +147,7 @@ class PairInputs:
     train: SplitArrays | None = None  # final-epoch train logits, for PIEs on the train split (A5)
     train_bins: np.ndarray | None = None  # EL2N bin of each train example (A5)
     dense_train: DenseTrain | None = None  # precomputed from train.dense when given
+    dense_test: DenseTest | None = None  # precomputed from test.dense when given
     n_bins: int = 20
 
 
@@ -121,21 +173,21 @@ def dense_summary(task: Task, dense: np.ndarray, labels: np.ndarray, thresholds,
             **degenerate_columns(degeneracy(task, decisions, labels, degenerate_share))}
 
 
-def el2n_bins(task: Task, logits: np.ndarray, labels: np.ndarray, n_bins: int = 20) -> np.ndarray:
+def el2n_bins(norms: np.ndarray, n_bins: int = 20) -> np.ndarray:
     """EL2N bin (1 = easiest .. n_bins) of each training example from the dense population's
-    logits after its first epoch (A5)."""
-    return rank_bins(task.el2n(logits, labels), n_bins)
+    per-model EL2N norms [M, T] after its first epoch (task.el2n_norms; A5)."""
+    return rank_bins(norms.mean(axis=0), n_bins)
 
 
 def _influence(inputs: PairInputs, tie: str) -> pd.DataFrame:
     """A5: per EL2N bin, the share of train-split PIEs and the mean loss ratio pruned/dense."""
     task, train = inputs.task, inputs.train
     dense = inputs.dense_train or DenseTrain.of(task, train)
-    pruned = task.decide(train.pruned, train.pruned_thresholds)
+    pruned = train.decisions(task, "pruned")
     pruned_votes = task.indicators(pruned, train.num_classes).sum(axis=0, dtype=np.int64)
     train_pies = task.is_pie(dense.votes, pruned_votes, dense.models, len(pruned), tie)
     share = per_bin_share(inputs.train_bins, train_pies, inputs.n_bins)
-    ratio = loss_ratio_from_losses(dense.losses, task.ratio_losses(train.pruned, train.labels), inputs.train_bins, inputs.n_bins,
+    ratio = loss_ratio_from_losses(dense.losses, train.losses(task, "pruned"), inputs.train_bins, inputs.n_bins,
                                    task.conventions.error_bars)
     return pd.DataFrame({
         "bin": share["bin"], "examples": share["examples"], "pie_share": share["share"],
@@ -163,10 +215,10 @@ def analyse_pair(inputs: PairInputs, rng: np.random.Generator, options: Analysis
     the excess interval come from `noise_rng` (by default a stream spawned from `rng`), so that
     adding them changed none of the other numbers."""
     task, test, tie, n_boot = inputs.task, inputs.test, options.tie, options.n_boot
-    classes = test.num_classes
-    dense = task.decide(test.dense, test.dense_thresholds)
-    pruned = task.decide(test.pruned, test.pruned_thresholds)
-    dense_indicators, pruned_indicators = task.indicators(dense, classes), task.indicators(pruned, classes)
+    classes, dense_test = test.num_classes, inputs.dense_test or DenseTest.of(task, test)
+    dense, dense_indicators = dense_test.decisions, dense_test.indicators
+    pruned = test.decisions(task, "pruned")
+    pruned_indicators = task.indicators(pruned, classes)
     result = task.verdicts(dense_indicators.sum(axis=0, dtype=np.int64), pruned_indicators.sum(axis=0, dtype=np.int64),
                            len(dense), len(pruned), tie)
 
@@ -183,7 +235,7 @@ def analyse_pair(inputs: PairInputs, rng: np.random.Generator, options: Analysis
     overlap = pie_overlap(task, dense_indicators, pruned_indicators, tie, n_repeats=options.overlap_repeats, rng=rng)
     chosen = confidence(early) >= options.robust_level if early is not None else result.is_pie
     text = text_ratios(inputs.text_measures, chosen, rng, n_boot=n_boot) if inputs.text_measures is not None else pd.DataFrame()
-    found = trust(task, test.dense, test.pruned, dense, pruned, test.labels, result, early or draws(), test.paired, noise_rng,
+    found = trust(task, dense_test.baselines, test.pruned, dense, pruned, test.labels, result, early or draws(), test.paired, noise_rng,
                   n_boot, options.robust_level, options.degenerate_share)
     accuracy = accuracy_row(task, test.labels, dense, pruned, result, chosen)
     gold, names = task.gold(test.labels, classes), inputs.label_names
@@ -207,8 +259,8 @@ def analyse_pair(inputs: PairInputs, rng: np.random.Generator, options: Analysis
     if inputs.train is not None:
         train = inputs.train
         analyses.generalisation_gap = pd.DataFrame([{
-            **generalisation_gap(task, train.dense, train.labels, test.dense, test.labels, "dense"),
-            **generalisation_gap(task, train.pruned, train.labels, test.pruned, test.labels, "pruned")}])
+            **gap_of_losses(train.model_losses(task, "dense"), test.model_losses(task, "dense"), "dense"),
+            **gap_of_losses(train.model_losses(task, "pruned"), test.model_losses(task, "pruned"), "pruned")}])
     if inputs.texts is not None:
         analyses.examples = pie_examples(
             inputs.texts, shown["gold"], shown["dense_decision"], shown["pruned_decision"],

@@ -38,9 +38,11 @@ def text_measures(texts: list[str]) -> pd.DataFrame:
 
 def _bootstrap_means(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     """[n_boot, K]: column means of resamples (with replacement) of the rows of values [N, K],
-    one resample shared by all columns, drawn in bounded chunks."""
+    one resample shared by all columns, drawn in bounded chunks; each column is gathered from a
+    contiguous copy (the same numbers as gathering it from values, several times faster)."""
+    columns = np.ascontiguousarray(values.T)
     return np.concatenate([
-        np.stack([values[draws, k].mean(axis=1) for k in range(values.shape[1])], axis=1)
+        np.stack([column[draws].mean(axis=1) for column in columns], axis=1)
         for draws in index_draws(len(values), n_boot, rng)
     ])
 

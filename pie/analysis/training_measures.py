@@ -37,18 +37,18 @@ def prune_stability_table(runs: list[dict]) -> pd.DataFrame:
     return table.reset_index()[STABILITY_COLUMNS]
 
 
-def mean_losses(task: Task, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """float64[M]: each model's mean loss over the examples (cross-entropy, or BCE over classes)."""
-    return task.loss(logits, labels).mean(axis=1)
-
-
 def generalisation_gap(task: Task, train_logits: np.ndarray, train_labels: np.ndarray, test_logits: np.ndarray,
                        test_labels: np.ndarray, prefix: str) -> dict:
     """`<prefix>_train_loss`, `<prefix>_test_loss` (means over models of the final mean losses) and
     `<prefix>_gap_mean`, `<prefix>_gap_std` (ddof=1) of each model's train loss - test loss,
     from the final logits of one population [M, N, C] on both splits (eval mode, final weights;
     the reference takes the train loss as the mean batch loss of the last training epoch)."""
-    train, test = mean_losses(task, train_logits, train_labels), mean_losses(task, test_logits, test_labels)
+    return gap_of_losses(task.loss(train_logits, train_labels), task.loss(test_logits, test_labels), prefix)
+
+
+def gap_of_losses(train_losses: np.ndarray, test_losses: np.ndarray, prefix: str) -> dict:
+    """generalisation_gap from each model's per-example losses [M, N] (task.loss) on both splits."""
+    train, test = train_losses.mean(axis=1), test_losses.mean(axis=1)
     gap = train - test
     return {f"{prefix}_train_loss": float(train.mean()), f"{prefix}_test_loss": float(test.mean()),
             f"{prefix}_gap_mean": float(gap.mean()), f"{prefix}_gap_std": float(gap.std(ddof=1)) if len(gap) > 1 else float("nan")}

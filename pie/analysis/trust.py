@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pie.analysis.agreement import agreement_row, taxicab
+from pie.analysis.agreement import DenseBaselines, agreement_row, taxicab
 from pie.analysis.degenerate import Degeneracy, degeneracy
 from pie.analysis.noise import SeedDraws, confidence, excess
 from pie.pies.task import Task
@@ -30,11 +30,12 @@ class Trust:
     taxicab: np.ndarray  # float[N]: L1 distance of the two populations' label distributions
 
 
-def trust(task: Task, dense_logits: np.ndarray, pruned_logits: np.ndarray, dense: np.ndarray, pruned: np.ndarray,
+def trust(task: Task, baselines: DenseBaselines, pruned_logits: np.ndarray, dense: np.ndarray, pruned: np.ndarray,
           labels: np.ndarray, result, draws: SeedDraws | None, paired: int, rng: np.random.Generator, n_boot: int,
           robust_level: float, degenerate_share: float) -> Trust:
-    """`dense`/`pruned` are per-model decisions, `result` the pair's verdicts, `draws` the seed
-    draws (None when the dense population is too small for a null)."""
+    """`dense`/`pruned` are per-model decisions, `baselines` the dense population's
+    (pie.analysis.agreement), `result` the pair's verdicts, `draws` the seed draws (None when the
+    dense population is too small for a null)."""
     examples = len(labels)
     cie = taxicab(result.dense_votes, result.pruned_votes, len(dense), len(pruned))
     if draws is None:
@@ -44,7 +45,7 @@ def trust(task: Task, dense_logits: np.ndarray, pruned_logits: np.ndarray, dense
     robust = scores >= robust_level
     summary = {
         "robust_level": robust_level, "robust_pies": int(robust.sum()), "robust_percent": 100.0 * robust.mean(), **noise,
-        **agreement_row(task, dense_logits, pruned_logits, dense, pruned, paired),
+        **agreement_row(task, baselines, pruned_logits, dense, pruned, paired),
         "taxicab_mean": float(cie.mean()),
         **({"taxicab_at_size": draws.pair_taxicab, "taxicab_null": draws.null_taxicab} if draws is not None else {}),
         **degenerate_columns(degeneracy(task, pruned, labels, degenerate_share)),

@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from pie.atomic import atomic_path
-from pie.data.dataset import SPLITS, TextClassificationData
+from pie.data.dataset import SPLITS, TextClassificationData, column
 from pie.hashing import fingerprint_object
 from pie.data.sampler import EpochShuffle
 from pie.data.tokenizer import Tokenizer
@@ -41,9 +41,9 @@ def encode_cached(data: TextClassificationData, tokenizer: Tokenizer, cache_dir:
 
 
 def _encode(data: TextClassificationData, split: str, tokenizer: Tokenizer) -> list[list[int]]:
-    texts = data.splits[split]["text"]
+    texts = column(data.splits[split], "text")
     if data.has_pairs:
-        return tokenizer.encode(texts, data.max_length, text_pairs=data.splits[split]["text_pair"])
+        return tokenizer.encode(texts, data.max_length, text_pairs=column(data.splits[split], "text_pair"))
     return tokenizer.encode(texts, data.max_length)
 
 

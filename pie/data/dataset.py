@@ -50,10 +50,10 @@ class TextClassificationData:
 
     def display_texts(self, split: str) -> list[str]:
         """One text per example for reading and text measures: a pair is joined by " [SEP] "."""
-        texts = self.splits[split]["text"]
+        texts = column(self.splits[split], "text")
         if not self.has_pairs:
-            return list(texts)
-        return [f"{a} [SEP] {b}" for a, b in zip(texts, self.splits[split]["text_pair"])]
+            return texts
+        return [f"{a} [SEP] {b}" for a, b in zip(texts, column(self.splits[split], "text_pair"))]
 
     def describe(self) -> dict:
         """What the run manifest records about the data."""
@@ -69,6 +69,12 @@ class TextClassificationData:
         }
 
 
+def column(split: datasets.Dataset, name: str) -> list:
+    """A column's values as a list, read in one piece: datasets >= 4 returns a lazy column for
+    split[name], and iterating it costs tens of microseconds per row."""
+    return split[name][:]
+
+
 def is_multi_label(split: datasets.Dataset) -> bool:
     """True when the label column holds lists of classes (a Sequence/List of ClassLabel)."""
     return hasattr(split.features["label"], "feature")
@@ -82,9 +88,9 @@ def label_names_of(split: datasets.Dataset) -> tuple[str, ...]:
 def label_array(split: datasets.Dataset, num_classes: int) -> np.ndarray:
     """int64[N] class indices, or int8[N, C] multi-hot rows for a multi-label split."""
     if not is_multi_label(split):
-        return np.asarray(split["label"], dtype=np.int64)
+        return np.asarray(column(split, "label"), dtype=np.int64)
     hot = np.zeros((len(split), num_classes), dtype=np.int8)
-    for row, classes in enumerate(split["label"]):
+    for row, classes in enumerate(column(split, "label")):
         hot[row, list(classes)] = 1
     return hot
 
@@ -93,8 +99,8 @@ def strata(split: datasets.Dataset) -> np.ndarray:
     """What splits and subsamples keep in proportion: the class, or for multi-label data the
     label combination (a combination seen once goes to the part its rounding gives, usually train)."""
     if not is_multi_label(split):
-        return np.asarray(split["label"])
-    combinations = [",".join(map(str, sorted(row))) for row in split["label"]]
+        return np.asarray(column(split, "label"))
+    combinations = [",".join(map(str, sorted(row))) for row in column(split, "label")]
     return np.unique(combinations, return_inverse=True)[1]
 
 
@@ -154,7 +160,7 @@ def prepare(
     empty = [s for s in SPLITS if len(parts[s]) == 0]
     if empty:
         raise ValueError(f"dataset {name!r}: the split(s) {empty} are empty; use more data or larger dataset.splits fractions")
-    ids = np.concatenate([np.asarray(parts[s]["id"]) for s in SPLITS])
+    ids = np.concatenate([np.asarray(column(parts[s], "id")) for s in SPLITS])
     if len(np.unique(ids)) != len(ids):
         raise ValueError(f"dataset {name!r} has duplicate example ids across or within splits")
     label_names = label_names_of(parts["train"])

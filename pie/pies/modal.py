@@ -23,21 +23,31 @@ def argmax_last(values: np.ndarray, highest: bool = False) -> np.ndarray:
     passes over the classes: with few classes and many examples this is several times faster
     than numpy's reduction over a short last axis."""
     labels, _ = _top_classes(values, highest)
-    return labels
+    return labels.astype(np.int64)
 
 
 def _top_classes(values: np.ndarray, highest: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(index of the first or last maximum, number of classes at the maximum) over the last axis."""
+    """(index of the first or last maximum, number of classes at the maximum) over the last axis,
+    in the smallest integer type that holds them (int8 up to 127 classes). The index is counted
+    rather than selected: the number of classes visited before the first maximum (from the top
+    class down with `highest`), a few in-place passes per class. No maximum (NaN) gives 0."""
     classes = values.shape[-1]
-    top = values[..., 0]
+    top = values[..., 0].copy()
     for c in range(1, classes):
-        top = np.maximum(top, values[..., c])
-    labels = np.zeros(top.shape, dtype=np.int64)
-    at_top = np.zeros(top.shape, dtype=np.int32)
-    for c in (range(classes) if highest else range(classes - 1, -1, -1)):
-        hit = values[..., c] == top
-        labels = np.where(hit, c, labels)
+        np.maximum(top, values[..., c], out=top)
+    small = np.int8 if classes < 128 else np.int64
+    labels = np.full(top.shape, classes - 1 if highest else 0, dtype=small)
+    at_top = np.zeros(top.shape, dtype=small)
+    before = np.ones(top.shape, dtype=bool)  # no maximum among the classes visited so far
+    hit = np.empty(top.shape, dtype=bool)
+    for c in (range(classes - 1, -1, -1) if highest else range(classes)):
+        np.equal(values[..., c], top, out=hit)
         at_top += hit
+        np.greater(before, hit, out=before)
+        if c != (0 if highest else classes - 1):
+            (np.subtract if highest else np.add)(labels, before, out=labels)
+    if not highest and before.any():
+        labels[before] = 0
     return labels, at_top
 
 
@@ -63,7 +73,7 @@ def modal_from_votes(votes: np.ndarray, tie: str = "lowest") -> tuple[np.ndarray
     if tie not in TIE_RULES:
         raise ValueError(f"unknown tie rule {tie!r}; choose one of {', '.join(TIE_RULES)}")
     labels, at_top = _top_classes(votes, highest=tie == "highest")
-    return labels, at_top > 1
+    return labels.astype(np.int64), at_top > 1
 
 
 def modal_labels(logits, tie: str = "lowest") -> tuple[np.ndarray, np.ndarray]:

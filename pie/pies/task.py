@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from pie.pies.conventions import PIE, Conventions
-from pie.pies.losses import binary_cross_entropies, binary_cross_entropy, cross_entropy, el2n, el2n_multi_label, js_divergence, log_softmax
+from pie.pies.losses import (binary_cross_entropies, binary_cross_entropy, cross_entropy, el2n_norms, el2n_norms_multi_label,
+                             js_divergence, log_softmax)
 from pie.pies.decisions import binarize, macro_f1_from_decisions, per_class_f1, tune_threshold
 from pie.pies.modal import argmax_last, modal_from_votes
 from pie.pies.multi_label import MultiLabelPieResult, majority_from_votes, pie_table_from_votes as multi_label_table, tied
@@ -156,8 +157,13 @@ class SingleLabel(_Task):
         """The losses [M, N] whose pruned/dense ratio A5 averages."""
         return cross_entropy(logits, labels)
 
-    def el2n(self, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        return el2n(logits, labels)
+    def loss_of_ratio_losses(self, losses: np.ndarray) -> np.ndarray:
+        """`loss` from `ratio_losses` of the same logits: the same cross-entropies."""
+        return losses
+
+    def el2n_norms(self, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """float32[M, N]: each model's EL2N norm; EL2N is their mean over models."""
+        return el2n_norms(logits, labels)
 
     # --- what the tables show --------------------------------------------------------------
     def summary_extras(self, result: PieResult) -> dict:
@@ -340,8 +346,12 @@ class MultiLabel(_Task):
         losses = binary_cross_entropies(logits, labels)
         return losses if self.conventions.loss_ratio == "per_class" else losses.mean(axis=2)
 
-    def el2n(self, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        return el2n_multi_label(logits, labels)
+    def loss_of_ratio_losses(self, losses: np.ndarray) -> np.ndarray:
+        """`loss` from `ratio_losses` of the same logits: per-class BCE averaged over the classes."""
+        return losses.mean(axis=2) if losses.ndim == 3 else losses
+
+    def el2n_norms(self, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        return el2n_norms_multi_label(logits, labels)
 
     def summary_extras(self, result: MultiLabelPieResult) -> dict:
         return {"flipped_decisions": int(result.flips.sum())}

@@ -17,8 +17,7 @@ from pie.errors import UserError
 from pie.pies.task import Task, task_of
 from pie.runs.manifest import BadRun, Run, read_manifest
 from pie.runs.paths import MANIFEST
-from pie.runs.predictions import Predictions, locate, read_predictions
-from pie.runs.validation import Checked
+from pie.runs.predictions import locate, read_predictions
 
 log = logging.getLogger(__name__)
 
@@ -116,11 +115,18 @@ def dense_runs_like(source: str, run: Run) -> list[Run]:
 
 @dataclass(frozen=True)
 class PopulationLogits:
+    """A population's logits of one prediction file, or what the analyses derive from them
+    (pie.runs.derived), models in seed order; the arrays not read are None."""
+
     seeds: np.ndarray  # int[M]
     ids: pa.Array  # string[N]
     labels: np.ndarray  # int64[N], or multi-hot int8[N, C]
-    logits: np.ndarray  # float32[M, N, C]
     thresholds: np.ndarray  # float64[M]: each model's multi-label decision threshold (NaN if none)
+    classes: int
+    logits: np.ndarray | None = None  # float32[M, N, C]
+    decisions: np.ndarray | None = None  # int64[M, N] classes, or bool[M, N, C] multi-label decisions
+    losses: np.ndarray | None = None  # float64[M, N]
+    el2n: np.ndarray | None = None  # float32[M, N]: EL2N norms
 
     @property
     def example_ids(self) -> np.ndarray:
@@ -135,45 +141,37 @@ class PopulationLogits:
         return self.ids.equals(other.ids)
 
 
-def _read(run: Run, name: str, checked: Checked | None, known: tuple[str, pa.Array] | None = None) -> Predictions:
-    """A run's predictions; hashes skipped for a file `checked` passed, and its ids taken from
-    `known` (ids_sha256, ids) when its verified record has the same ids hash."""
-    path, record = locate(run, name)
-    verified = checked is not None and checked.unchanged(path)
-    same_ids = verified and known is not None and record.ids_sha256 == known[0]
-    return read_predictions(path, record, verified, known[1] if same_ids else None)
-
-
-def load_logits(runs: Iterable[Run], name: str, checked: Checked | None = None) -> PopulationLogits:
-    """Stack the `name` prediction files (e.g. "test_final") of runs into [M, N, C].
-
-    Every file is checked against its manifest (checksum, shape, example ids), except files that
-    `checked` (from pie.runs.validation.check_files) passed and that are unchanged since; every run
-    must list the same example ids in the same order, with the same gold labels. Files are read on
-    a few threads (Arrow and hashing release the GIL); the example ids are decoded once when the
-    verified records' ids hashes say they are the same.
-    """
-    runs = sorted(runs, key=lambda r: r.seed)
-    if not runs:
-        raise ValueError("cannot load an empty population")
-    first = _read(runs[0], name, checked)
-    first_hash = runs[0].manifest.predictions[name].ids_sha256  # the read checked first.ids against it
-    known = (first_hash, first.ids) if first_hash else None
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        loaded = [first, *pool.map(lambda run: _read(run, name, checked, known), runs[1:])]
-    reference = loaded[0]
-    for run, predictions in zip(runs[1:], loaded[1:]):
-        if not predictions.ids.equals(reference.ids):
+def same_data(runs: Sequence[Run], name: str, ids: Sequence[pa.Array], labels: Sequence[np.ndarray]) -> None:
+    """Raise BadRun unless every run lists the first run's example ids and gold labels."""
+    for run, run_ids, run_labels in zip(runs[1:], ids[1:], labels[1:]):
+        if not run_ids.equals(ids[0]):
             raise BadRun(
                 f"runs {runs[0].directory} and {run.directory} predict different example ids "
                 f"for {name}; a population must share one dataset (check dataset.* settings)"
             )
-        if not np.array_equal(predictions.labels, reference.labels):
+        if not np.array_equal(run_labels, labels[0]):
             raise BadRun(f"runs {runs[0].directory} and {run.directory} disagree on gold labels for {name}")
+
+
+def load_logits(runs: Iterable[Run], name: str) -> PopulationLogits:
+    """Stack the `name` prediction files (e.g. "test_final") of runs into [M, N, C].
+
+    Every file is checked against its manifest (checksum, shape, example ids); every run must list
+    the same example ids in the same order, with the same gold labels. Files are read on a few
+    threads (Arrow and hashing release the GIL).
+    """
+    runs = sorted(runs, key=lambda r: r.seed)
+    if not runs:
+        raise ValueError("cannot load an empty population")
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        loaded = list(pool.map(lambda run: read_predictions(*locate(run, name)), runs))
+    same_data(runs, name, [p.ids for p in loaded], [p.labels for p in loaded])
+    reference = loaded[0]
     return PopulationLogits(
         seeds=np.array([r.seed for r in runs]),
         ids=reference.ids,
         labels=reference.labels,
         logits=np.stack([p.logits for p in loaded]),
         thresholds=np.array([r.manifest.threshold_value for r in runs], dtype=np.float64),
+        classes=reference.logits.shape[1],
     )

@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Sequence
 
 from pie.errors import UserError
-from pie.runs.discovery import PopulationLogits, load_logits
+from pie.runs.derived import RunArrays
+from pie.runs.discovery import PopulationLogits
 from pie.runs.manifest import PopulationKey, Run
 from pie.runs.predictions import BadPredictionFile
-from pie.runs.validation import BadFile, Checked
+from pie.runs.validation import BadFile
 
 log = logging.getLogger(__name__)
 
@@ -110,16 +111,17 @@ def exclude_runs(populations, used: list[PopulationKey], excluded: list[BadFile]
 
 
 class PopulationReader:
-    """Each population's logits of one prediction file (e.g. "test_final"), read once and kept
-    until dropped, so that a pair's analyses and its dense population's other pairs share one read."""
+    """Each population's arrays of one prediction file (pie.runs.derived, its files checked and
+    derived already), read once and kept until dropped, so that a pair's analyses and its dense
+    population's other pairs share one read."""
 
-    def __init__(self, populations: dict[PopulationKey, list[Run]], checked: Checked | None = None):
-        self.populations, self.checked = populations, checked
+    def __init__(self, populations: dict[PopulationKey, list[Run]], arrays: RunArrays):
+        self.populations, self.arrays = populations, arrays
         self.loaded: dict[tuple[PopulationKey, str], PopulationLogits] = {}
 
     def __call__(self, key: PopulationKey, name: str) -> PopulationLogits:
         if (key, name) not in self.loaded:
-            self.loaded[(key, name)] = load_logits(self.populations[key], name, self.checked)
+            self.loaded[(key, name)] = self.arrays.population(self.populations[key], name)
         return self.loaded[(key, name)]
 
     def pair(self, dense: PopulationKey, pruned: PopulationKey, name: str) -> tuple[PopulationLogits, PopulationLogits]:

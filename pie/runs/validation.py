@@ -23,18 +23,9 @@ class BadFile:
     reason: str  # what is wrong with it
 
 
-def _stamp(path: Path) -> tuple[int, int] | None:
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return stat.st_size, stat.st_mtime_ns
-
-
 @dataclass(frozen=True)
 class Checked:
     bad: list[BadFile]
-    passed: dict[Path, tuple[int, int] | None]  # file -> (size, mtime_ns) taken before it was checked
 
     @property
     def bad_runs(self) -> list[Path]:
@@ -44,30 +35,27 @@ class Checked:
         """One line per bad file: its path and what is wrong."""
         return "\n".join(f"  {b.run / b.file}: {b.reason}" for b in self.bad)
 
-    def unchanged(self, path: Path) -> bool:
-        """The file passed and has not been touched since, so reading it need not hash it again."""
-        stamp = self.passed.get(Path(path))
-        return stamp is not None and _stamp(Path(path)) == stamp
 
-
-def _check(run: Run, name: str) -> tuple[Path, tuple[int, int] | None] | BadFile:
+def _check(run: Run, name: str, check) -> BadFile | None:
     try:
-        path, record = locate(run, name)
-        stamp = _stamp(path)
-        check_predictions(path, record)
+        check(run, name, *locate(run, name))
     except BadPredictionFile as error:
         return BadFile(Path(run.directory), str(error.path.relative_to(run.directory)), error.reason)
-    return path, stamp
+    return None
 
 
-def check_files(reads: Iterable[tuple[Run, str]], workers: int = 4) -> Checked:
+def _check_predictions(run: Run, name: str, path: Path, record) -> None:
+    check_predictions(path, record)
+
+
+def check_files(reads: Iterable[tuple[Run, str]], workers: int = 4, check=_check_predictions) -> Checked:
     """Check the `name` prediction file of each (run, name): a manifest record, the file, its
-    checksum, shape and example ids. Threads overlap the reads and hashes (both release the GIL)."""
+    checksum, shape and example ids. Threads overlap the reads and hashes (both release the GIL).
+    `check(run, name, path, record)` raises BadPredictionFile; pie.runs.derived's also derives
+    and caches what the analyses need of the file while its bytes are in memory."""
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        outcomes = list(pool.map(lambda read: _check(*read), reads))
-    bad = sorted((o for o in outcomes if isinstance(o, BadFile)), key=lambda b: (str(b.run), b.file))
-    passed = dict(o for o in outcomes if not isinstance(o, BadFile))
-    return Checked(bad, passed)
+        outcomes = list(pool.map(lambda read: _check(*read, check), reads))
+    return Checked(sorted((o for o in outcomes if o is not None), key=lambda b: (str(b.run), b.file)))
 
 
 class BadPredictionFiles(UserError, ValueError):

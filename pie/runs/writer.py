@@ -10,6 +10,7 @@ import logging
 import lightning as L
 import torch
 
+from pie.data.dataset import column
 from pie.runs.manifest import PredictionRecord
 from pie.runs.paths import RunPaths
 from pie.runs.predictions import write_predictions
@@ -40,7 +41,7 @@ class PredictionWriter(L.Callback):
 
     def _write(self, pl_module, split: str, when: str):
         logits = self._logits(pl_module, split)
-        ids = self.datamodule.data.splits[split]["id"]
+        ids = column(self.datamodule.data.splits[split], "id")
         name = f"{split}_{when}"
         self.records[name] = write_predictions(self.paths.prediction(name), ids, self.datamodule.labels(split), logits, split, when)
         return logits

@@ -1,0 +1,183 @@
+"""What the analyses derive from each prediction file (the logits, each model's decisions, losses
+and EL2N norms), computed once per file and cached by the checksum its manifest records, so that
+rerunning identify_pies (another option, one more population) reads small arrays instead of
+hashing, decoding and deriving every file again.
+
+Cache layout under <cache dir>/runs-v<VERSION>/ (PIE_CACHE_DIR, default .cache/pie):
+
+    <sha[:2]>/<sha256>-<fields>[-<conventions>][-tau<τ>].npy
+                                                one record per example: its label and the fields
+    ids/<ids_sha256>.parquet                    a split's example ids, stored once
+    verified/<digest>                           empty: the file at this path, with this size, mtime
+                                                and inode, passed its checks against this manifest record
+
+An entry is a pure function of its key, written atomically (write-then-rename), so concurrent
+identify_pies processes never see half an entry and the last writer changes nothing. A file
+whose stat changed is hashed and checked again (like git's index, a rewrite that keeps size and
+mtime to the nanosecond goes unnoticed). Bump VERSION when a derivation (pie.pies.task's decide,
+loss, el2n_norms) changes its numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pie.atomic import atomic_path
+from pie.pies.conventions import PIE, Conventions
+from pie.pies.task import Task, task_of
+from pie.runs.discovery import PopulationLogits, same_data
+from pie.runs.manifest import PredictionRecord, Run
+from pie.runs.predictions import BadPredictionFile, KnownIds, ids_sha256, locate, read_predictions
+
+VERSION = 1
+FIELDS = ("logits", "decisions", "losses", "el2n")
+
+
+def derive(task: Task, logits: np.ndarray, labels: np.ndarray, threshold: float, fields: Sequence[str]) -> dict[str, np.ndarray]:
+    """One model's fields from its logits [N, C] (each computed as for a population of one)."""
+    batch = logits[None]
+    compute = {"logits": lambda: logits, "decisions": lambda: task.decide(batch, [threshold])[0],
+               "losses": lambda: task.ratio_losses(batch, labels)[0], "el2n": lambda: task.el2n_norms(batch, labels)[0]}
+    return {field: compute[field]() for field in fields}
+
+
+def _stamp(path: Path) -> str:
+    stat = path.stat()
+    return f"{path.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_ino}"
+
+
+class RunArrays:
+    """The cache of derived arrays, for the prediction files `fields` names: prediction name (e.g.
+    "train_final") -> the fields the analyses need of it. `check` is pie.runs.validation's
+    per-file check that also derives and caches; `population` stacks a population's entries."""
+
+    def __init__(self, cache_dir: str | os.PathLike, fields: Mapping[str, Sequence[str]], conventions: Conventions = PIE):
+        unknown = {f for wanted in fields.values() for f in wanted} - set(FIELDS)
+        if unknown:
+            raise ValueError(f"unknown derived fields {sorted(unknown)}; choose from {', '.join(FIELDS)}")
+        self.root = Path(cache_dir) / f"runs-v{VERSION}"
+        self.conventions = conventions
+        self.fields = {name: tuple(sorted(set(wanted), key=FIELDS.index)) for name, wanted in fields.items()}
+        self._ids: dict[str, pa.Array] = {}  # ids file key -> the example ids read from it
+        self._known: dict[str, KnownIds] = {}  # ids_sha256 -> ids decoded and checked in this process
+        self._lock = threading.Lock()
+
+    def _entry(self, run: Run, name: str, record: PredictionRecord) -> Path:
+        tau = run.manifest.threshold_value
+        decided = {"decisions", "losses"} & set(self.fields[name])  # they follow the conventions (multi-label)
+        suffix = f"-{self.conventions.name}" if decided else ""
+        suffix += "" if math.isnan(tau) or "decisions" not in self.fields[name] else f"-tau{tau!r}"
+        return self.root / record.sha256[:2] / f"{record.sha256}-{'+'.join(self.fields[name])}{suffix}.npy"
+
+    def _ids_file(self, record: PredictionRecord) -> Path:
+        return self.root / "ids" / f"{record.ids_sha256 or record.sha256}.parquet"
+
+    def _marker(self, path: Path, record: PredictionRecord) -> Path:
+        digest = hashlib.sha256(f"{dataclasses.astuple(record)}\0{_stamp(path)}".encode()).hexdigest()
+        return self.root / "verified" / digest
+
+    def check(self, run: Run, name: str, path: Path, record: PredictionRecord) -> None:
+        """Raise BadPredictionFile as pie.runs.predictions.check_predictions; a file verified
+        before with the same stat whose entry exists is not read at all. Otherwise the file is
+        read once: checked (its ids decoded only where their bytes differ from those of a file of
+        the same ids hash checked before: KnownIds), its fields derived and cached, its stat marked."""
+        entry, ids_file = self._entry(run, name, record), self._ids_file(record)
+        try:
+            marker = self._marker(path, record)
+        except FileNotFoundError:
+            raise BadPredictionFile(path, "missing") from None
+        if marker.exists() and entry.exists() and ids_file.exists():
+            return
+        self._derive(run, name, path, record)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+
+    def _derive(self, run: Run, name: str, path: Path, record: PredictionRecord) -> None:
+        """Read and check the file, derive its fields and write its entry and ids file."""
+        with self._lock:
+            known = self._known.get(record.ids_sha256)
+        predictions = read_predictions(path, record, known)
+        if record.ids_sha256 and known is None:
+            with self._lock:
+                self._known.setdefault(record.ids_sha256, KnownIds(predictions.ids, predictions.encoded_ids_sha256))
+        task, labels = task_of(predictions.labels).using(self.conventions), predictions.labels
+        arrays = derive(task, predictions.logits, labels, run.manifest.threshold_value, self.fields[name])
+        if not task.multi_label:  # class indices, stored small and read back as int64
+            small = np.int8 if record.classes < 128 else np.int64
+            labels = labels.astype(small)
+            if "decisions" in arrays:
+                arrays["decisions"] = arrays["decisions"].astype(small)
+        table = np.empty(len(labels), dtype=[("label", labels.dtype, labels.shape[1:]),
+                                             *((field, a.dtype, a.shape[1:]) for field, a in arrays.items())])
+        table["label"] = labels
+        for field, values in arrays.items():
+            table[field] = values
+        with atomic_path(self._entry(run, name, record)) as tmp, open(tmp, "wb") as handle:
+            np.save(handle, table)
+        ids_file = self._ids_file(record)
+        with atomic_path(ids_file) as tmp:
+            pq.write_table(pa.table({"example_id": predictions.ids}), tmp)
+        with self._lock:
+            self._ids.pop(record.ids_sha256 or record.sha256, None)
+
+    def _table(self, run: Run, name: str, record: PredictionRecord) -> np.ndarray:
+        """A run's cached entry; one that is missing, unreadable or of another shape (a damaged
+        cache) is derived again from its file, which is checked again."""
+        try:
+            table = np.load(self._entry(run, name, record))
+            if table.shape == (record.rows,) and table.dtype.names == ("label", *self.fields[name]):
+                return table
+        except (OSError, ValueError, EOFError):
+            pass
+        self._derive(run, name, *locate(run, name))
+        return np.load(self._entry(run, name, record))
+
+    def _example_ids(self, run: Run, name: str, record: PredictionRecord) -> pa.Array:
+        """The example ids of a run's file, read once per ids hash; a damaged ids file is written
+        again from the prediction file (checked again)."""
+        key = record.ids_sha256 or record.sha256
+        with self._lock:
+            if key in self._ids:
+                return self._ids[key]
+        try:
+            ids = pq.read_table(self._ids_file(record)).column("example_id").combine_chunks()
+            if len(ids) != record.rows or (record.ids_sha256 and ids_sha256(ids) != record.ids_sha256):
+                raise ValueError("damaged")
+        except (OSError, ValueError, pa.ArrowException):
+            self._derive(run, name, *locate(run, name))
+            ids = pq.read_table(self._ids_file(record)).column("example_id").combine_chunks()
+        with self._lock:
+            return self._ids.setdefault(key, ids)
+
+    def population(self, runs: Sequence[Run], name: str) -> PopulationLogits:
+        """The `name` arrays of runs whose files passed `check`, stacked in seed order; every run
+        must list the same example ids in the same order, with the same gold labels."""
+        runs = sorted(runs, key=lambda r: r.seed)
+        if not runs:
+            raise ValueError("cannot load an empty population")
+        records = [locate(run, name)[1] for run in runs]
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            tables = list(pool.map(lambda item: self._table(*item), [(run, name, record) for run, record in zip(runs, records)]))
+        ids = [self._example_ids(run, name, record) for run, record in zip(runs, records)]
+        same_data(runs, name, ids, [table["label"] for table in tables])
+        labels = tables[0]["label"]
+        stacked = {field: np.stack([table[field] for table in tables]) for field in self.fields[name]}
+        if not task_of(labels).multi_label:
+            labels = labels.astype(np.int64)
+            if "decisions" in stacked:
+                stacked["decisions"] = stacked["decisions"].astype(np.int64)
+        return PopulationLogits(seeds=np.array([r.seed for r in runs]), ids=ids[0],
+                                labels=np.ascontiguousarray(labels),
+                                thresholds=np.array([r.manifest.threshold_value for r in runs], dtype=np.float64),
+                                classes=records[0].classes, **stacked)
