@@ -71,12 +71,12 @@ def _fields(split: str) -> dict[str, tuple[str, ...]]:
 
 
 def _degenerate(read: PopulationReader, used: list[PopulationKey], name: str, share: float) -> list[BadFile]:
-    """The degenerate runs of the used populations (pie.analysis.degenerate), as exclusions."""
+    """The degenerate runs of the used populations (pie.analysis.degenerate), as exclusions; from
+    the decisions the analyses use (pie.runs.derived, under the chosen conventions)."""
     found = []
     for key in used:
         population, runs = read(key, name), sorted(read.populations[key], key=lambda r: r.seed)
-        task = population.task
-        flags = degeneracy(task, task.decide(population.logits, population.thresholds), population.labels, share)
+        flags = degeneracy(population.task, population.decisions, population.labels, share)
         found += [BadFile(run.directory, str(run.paths.prediction(name).relative_to(run.directory)), flags.reason(i))
                   for i, run in enumerate(runs) if flags.degenerate[i]]
     return found
@@ -109,11 +109,10 @@ def _recoveries(read: PopulationReader, pairs: list[tuple[PopulationKey, Populat
         task = dense.task.using(conventions_named(options.conventions))
 
         def decisions(population, seeds=common):
-            rows = np.searchsorted(population.seeds, seeds)
-            return task.decide(population.logits[rows], population.thresholds[rows])
+            return population.decisions[np.searchsorted(population.seeds, seeds)]
 
-        populations = Populations(task, dense.logits.shape[2], dense.labels, task.decide(dense.logits, dense.thresholds),
-                                  decisions(control_logits), decisions(recovered), options.tie)
+        populations = Populations(task, dense.classes, dense.labels, dense.decisions, decisions(control_logits), decisions(recovered),
+                                  options.tie)
         compared = compare(populations, pair_rng(seed, 2, dense_key, control[1], key), options.n_boot)
         found.append(recovery_row(_identity(key), compared, rows_of[setup(key, key.method)], rows_of[setup(key, control[1].method)],
                                   rows_of.get(setup(key, parts[0]))))
