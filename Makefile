@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 WEKA_DIR := $(or $(PIE_CACHE_DIR),.cache/pie)/weka
 
-.PHONY: help setup demo demo-bert demo-compare demo-recovery demo-multilabel weka-data test test-fast bench bench-aggregation bench-launchers bench-runs-per-task bench-structured gpu-check slurm-up slurm-down clean
+.PHONY: help setup demo demo-bert demo-compare demo-recovery demo-multilabel weka-data test test-fast bench bench-aggregation bench-overhead bench-launchers bench-runs-per-task bench-structured gpu-check slurm-up slurm-down clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -70,6 +70,9 @@ bench: setup  ## benchmarks (tables on stdout): masks vs the reference algorithm
 
 bench-aggregation: setup  ## identify_pies on the paper's grid (9,840 synthetic runs): read floor, cold, warm, incremental, scaling (~15 GiB of disk, ~1 h to write)
 	$(BIN)/python benchmarks/bench_aggregation.py --grid paper
+
+bench-overhead: setup  ## train.py vs a bare PyTorch loop on one dense demo run: whole-process and in-process ratios, where the extra time goes (~12 min)
+	$(BIN)/python benchmarks/bench_overhead.py
 
 bench-launchers: setup  ## local parallelism on the demo sweep: 2 processes x 1 thread vs 1 process x 2 threads (~12 min)
 	$(BIN)/python benchmarks/bench_launchers.py

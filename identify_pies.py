@@ -38,6 +38,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="a model that gives one decision to this share of the test examples is degenerate (default 0.99)")
     parser.add_argument("--exclude-degenerate", action="store_true",
                         help="leave degenerate models out before the populations form (listed like --skip-bad)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="processes that analyse population pairs (default: the CPUs this process may use); any count "
+                             "gives the same numbers")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="recompute every pair's analyses instead of reusing those cached under PIE_CACHE_DIR for "
+                             "identical inputs (derived per-run arrays are cached either way)")
     parser.add_argument("--wandb", action="store_true", help="also log tables and plots to a W&B run (offline unless WANDB_MODE says otherwise)")
     return parser.parse_args(argv)
 
@@ -69,14 +75,19 @@ def main(argv=None) -> int:
     from pie.analysis.options import AnalysisOptions
     from pie.identify import identify
 
+    from pie.parallel import available_cpus
+
     out = Path(args.out) if args.out else default_out(args.sweeps[0])
     writable(out)
+    if args.workers is not None and args.workers < 1:
+        fail("identify_pies.py", f"--workers must be at least 1, got {args.workers}; pass --workers 1 to analyse in this process")
     options = AnalysisOptions(tie=args.tie, n_boot=args.bootstrap, pie_set=args.pie_set, robust_level=args.robust_level,
                               noise_repeats=args.noise_draws, degenerate_share=args.degenerate_share, conventions=args.conventions)
     try:
         result = identify(args.sweeps, out, min_seeds=args.min_seeds, split=args.split, seed=args.seed,
                           with_texts=not args.no_texts, wandb=args.wandb, skip_bad=args.skip_bad,
-                          exclude_degenerate=args.exclude_degenerate, options=options)
+                          exclude_degenerate=args.exclude_degenerate, options=options,
+                          workers=args.workers or available_cpus(), cache=not args.no_cache)
     except UserError as error:
         fail("identify_pies.py", str(error))
     print(result.paths["summary_md"].read_text())

@@ -8,13 +8,16 @@ test and final-epoch train logits, the dense runs also first-epoch train logits 
 reads them all. The logits are synthetic: gold-label signal plus seed noise that grows with
 sparsity.
 
-Measured, each identify_pies (all analyses, texts included) in a child process (wall time, peak
-RSS of that process):
+Measured, each identify_pies (all analyses, texts included, `--workers` left at its default: one
+process per CPU) in a child process: wall time, and peak memory as the largest sum, sampled every
+0.2 s, of the resident sets of identify_pies and its worker processes (an upper bound: pages a
+forked worker shares with its parent count twice):
 - read floor: a child process that reads every file the analyses need once (bytes, 4 threads),
   then the same again decoding each file's labels and logits into arrays; no analysis;
-- cold: pie's cache empty (no derived per-run arrays, no text measures);
-- warm: the same command again (cached arrays and text measures);
-- incremental: after one more population (30 runs) is added to the store, and with `--tie highest`;
+- cold: pie's cache empty (no derived per-run arrays, no text measures, no analyses or plots);
+- warm: the same command again (every pair's analyses and every plot from the cache, pie.memo);
+- another tie rule (`--tie highest`): derived arrays cached, every pair analysed again;
+- incremental: after one more population (30 runs) is added to the store: its pair analysed;
 - scaling: by runs, one model of one dataset, one dataset, every dataset of the grid; by
   examples, one dataset at 1/4 of the examples (a second, smaller store).
 The OS page cache holds whatever of the store fits in memory; the read floor runs first, so every
@@ -178,16 +181,34 @@ def identify(sweeps: list[Path], out: Path, cache: Path, seeds: int, *extra: str
         started = time.perf_counter()
         child = subprocess.Popen(command, env={**os.environ, "PIE_CACHE_DIR": str(cache), "PYTHONPATH": str(ROOT)},
                                  stdout=subprocess.DEVNULL, stderr=log)
-        _, status, usage = os.wait4(child.pid, 0)
+        tree = 0  # the largest sum of the resident sets of identify_pies and its worker processes
+        while True:
+            pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+            if pid:
+                break
+            tree = max(tree, _tree_rss(child.pid))
+            time.sleep(0.2)
         wall = time.perf_counter() - started
         child.returncode = os.waitstatus_to_exitcode(status)
         if child.returncode != 0:
             log.seek(0)
             raise SystemExit(f"identify_pies failed:\n{log.read()[-3000:]}")
-    peak = usage.ru_maxrss / 2**20  # KiB -> GiB
+    peak = max(usage.ru_maxrss * 1024, tree) / 2**30
     print(f"measured: identify_pies {' '.join(map(str, [*sweeps, *extra]))}: {wall:.1f} s, {peak:.2f} GiB, load {os.getloadavg()[0]:.2f}",
           file=sys.stderr, flush=True)
     return wall, peak
+
+
+def _tree_rss(pid: int) -> int:
+    """Bytes resident in a process and its descendants (/proc; pages a forked worker still
+    shares with its parent count twice, so this is an upper bound)."""
+    try:
+        rss = next(int(line.split()[1]) * 1024 for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                   if line.startswith("VmRSS:"))
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except (OSError, StopIteration):
+        return 0
+    return rss + sum(_tree_rss(int(child)) for child in children)
 
 
 def reference_format_seconds(labels: np.ndarray, directory: Path, seeds: int) -> float:

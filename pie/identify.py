@@ -10,6 +10,7 @@ before anything is computed.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import logging
 import os
@@ -22,7 +23,9 @@ import numpy as np
 import pandas as pd
 
 from pie.analysis.degenerate import degeneracy
+from pie.memo import Memo
 from pie.analysis.options import AnalysisOptions
+from pie.parallel import Ready, in_order
 from pie.analysis.pair import DenseTest, DenseTrain, PairInputs, SplitArrays, analyse_pair, dense_summary, el2n_bins
 from pie.analysis.recovery import CONTROL, Populations, compare, recovery_parts, recovery_row
 from pie.analysis.tables import PAIR_FRAMES, assemble
@@ -123,13 +126,16 @@ def _recoveries(read: PopulationReader, pairs: list[tuple[PopulationKey, Populat
 def identify(
     patterns: Sequence[str], out_dir: str | Path, min_seeds: int = 5, split: str = "test", seed: int = 0,
     with_texts: bool = True, wandb: bool = False, cache_dir: str | Path | None = None, skip_bad: bool = False,
-    exclude_degenerate: bool = False, options: AnalysisOptions = AnalysisOptions(),
+    exclude_degenerate: bool = False, options: AnalysisOptions = AnalysisOptions(), workers: int = 1, cache: bool = False,
 ) -> Identified:
     """Find every pruned population under `patterns`, its PIEs and analyses, and write them to
     `out_dir`. Raises before computing anything when the input is invalid, including any prediction
     file that fails its manifest checks; skip_bad=True excludes those runs instead, and
     exclude_degenerate=True the degenerate models (both listed in excluded_runs.csv and
-    report.html); then min_seeds of the remaining runs are required."""
+    report.html); then min_seeds of the remaining runs are required. The pairs are analysed in
+    `workers` processes (pie.analysis.parallel; the same numbers for any count) and, with `cache`,
+    each pair's analyses are kept under cache_dir and reused while their inputs stay the same
+    (pie.analysis.memo)."""
     options.check()
     if split not in SPLITS:
         raise ConfigError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
@@ -162,40 +168,68 @@ def identify(
     by_dense: dict[PopulationKey, list[PopulationKey]] = defaultdict(list)
     for dense_key, pruned_key in pairs:
         by_dense[dense_key].append(pruned_key)
-    setups = {}
-    for dense_key, pruned_keys in sorted(by_dense.items()):
-        dense = read(dense_key, f"{split}_final")
-        task = dense.task.using(chosen)
-        rows["summary"].append({**_identity(dense_key), **dense_summary(task, dense.logits, dense.labels, dense.thresholds,
-                                                                         options.tie, options.degenerate_share)})
-        texts, label_names, measures = (None, (), None)
-        if with_texts:
-            first = populations[dense_key][0].manifest
-            texts, label_names, measures = dataset_texts(first.config["dataset"], first.dataset.fingerprint, split, cache_dir)
-        setups[(dense_key.dataset, dense_key.model)] = label_names
-        first = read.optional(read, dense_key, "train_epoch1")  # EL2N bins of the training examples (A5)
-        read.drop(dense_key, "train_epoch1")
-        bins, dense_trains, dense_tests, example_ids = first and el2n_bins(first.el2n), {}, {}, dense.example_ids
-        for pruned_key in pruned_keys:
-            logged = bins is not None and read.optional(read.pair, dense_key, pruned_key, "train_final")
-            train, order = SplitArrays.aligned(*logged, logged[0].labels) if logged else (None, None)
-            if train is not None and order not in dense_trains:  # the dense side of A5, once per model order
-                dense_trains[order] = DenseTrain.of(task, train)
-            test, test_order = SplitArrays.aligned(*read.pair(dense_key, pruned_key, f"{split}_final"), dense.labels)
-            if test_order not in dense_tests:  # the dense side of the pair analyses, once per model order
-                dense_tests[test_order] = DenseTest.of(task, test)
-            inputs = PairInputs(task, test, example_ids, texts, label_names, measures, train, bins, dense_trains.get(order),
-                                dense_tests[test_order])
-            result = analyse_pair(inputs, pair_rng(seed, 0, dense_key, pruned_key), options, pair_rng(seed, 1, dense_key, pruned_key))
-            identity = _identity(pruned_key)
-            rows["summary"].append({**identity, **result.summary})
-            rows["accuracy"].append({**identity, **result.accuracy})
-            for name in PAIR_FRAMES:
-                if len(getattr(result, name)):
-                    rows[name].append(getattr(result, name).assign(**identity))
-            log.info("%s: %d PIEs of %d examples (%.2f%%)", pruned_key.label(), result.summary["pies"], len(dense.labels),
-                     result.summary["pie_percent"])
-            read.drop(pruned_key, f"{split}_final", "train_final")
+    setups, memo = {}, Memo(cache_dir, enabled=cache)
+
+    def jobs():
+        """In order: each dense population's summary row, then its pairs' analyses; from the memo
+        where the same inputs (the same prediction files, by checksum) were analysed before with
+        the same options and code, without reading any array; else a job for a worker."""
+        test = f"{split}_final"
+        for dense_key, pruned_keys in sorted(by_dense.items()):
+            manifest = populations[dense_key][0].manifest
+            text_source = manifest.config["dataset"], manifest.dataset.fingerprint, split
+            texts = memo.computed(dataset_texts, *text_source, cache_dir) if with_texts else (None, (), None)
+            setups[(dense_key.dataset, dense_key.model)] = texts[1]
+
+            @functools.cache
+            def dense_side(dense_key=dense_key):
+                """The dense population's arrays the pairs share, read at the first pair not in the memo."""
+                dense = read(dense_key, test)
+                first = read.optional(read, dense_key, "train_epoch1")  # EL2N bins of the training examples (A5)
+                read.drop(dense_key, "train_epoch1")
+                return dense, dense.task.using(chosen), first and el2n_bins(first.el2n), {}, {}
+
+            key = memo.key(dense_summary, read.identity(dense_key, test), chosen, options.tie, options.degenerate_share)
+            row = memo.get(key)
+            if row is None:
+                dense, task = dense_side()[:2]
+                row = memo.stored(key, dense_summary, task, dense.logits, dense.labels, dense.thresholds, options.tie,
+                                  options.degenerate_share)
+            yield ("dense", dense_key), Ready(row)
+            for pruned_key in pruned_keys:
+                rngs = pair_rng(seed, 0, dense_key, pruned_key), pair_rng(seed, 1, dense_key, pruned_key)
+                key = memo.key(analyse_pair, *(read.identity(k, name) for k in (dense_key, pruned_key)
+                                               for name in (test, "train_final", "train_epoch1")),
+                               chosen, *text_source, with_texts, options, *rngs)
+                result = memo.get(key)
+                if result is not None:
+                    yield ("pair", pruned_key), Ready(result)
+                    continue
+                dense, task, bins, dense_trains, dense_tests = dense_side()
+                logged = bins is not None and read.optional(read.pair, dense_key, pruned_key, "train_final")
+                train, order = SplitArrays.aligned(*logged, logged[0].labels) if logged else (None, None)
+                if train is not None and order not in dense_trains:  # the dense side of A5, once per model order
+                    dense_trains[order] = DenseTrain.of(task, train)
+                pair, test_order = SplitArrays.aligned(*read.pair(dense_key, pruned_key, test), dense.labels)
+                if test_order not in dense_tests:  # the dense side of the pair analyses, once per model order
+                    dense_tests[test_order] = DenseTest.of(task, pair)
+                inputs = PairInputs(task, pair, dense.example_ids, *texts, train, bins, dense_trains.get(order),
+                                    dense_tests[test_order])
+                read.drop(pruned_key, test, "train_final")
+                yield ("pair", pruned_key), (key, analyse_pair, inputs, rngs[0], options, rngs[1])
+
+    for (kind, key), result in in_order(jobs(), memo.stored, workers):
+        if kind == "dense":  # a dense population's own row
+            rows["summary"].append({**_identity(key), **result})
+            continue
+        identity = _identity(key)
+        rows["summary"].append({**identity, **result.summary})
+        rows["accuracy"].append({**identity, **result.accuracy})
+        for name in PAIR_FRAMES:
+            if len(getattr(result, name)):
+                rows[name].append(getattr(result, name).assign(**identity))
+        log.info("%s: %d PIEs of %d examples (%.2f%%)", key.label(), result.summary["pies"], len(result.pies),
+                 result.summary["pie_percent"])
     rows["recovery"] = _recoveries(read, pairs, f"{split}_final", rows["summary"], options, seed)
     members = {id(r) for group in populations.values() for r in group}
     runs = [{"dataset": m.dataset.name, "model": m.model.name, "method": m.pruning.method, "sparsity": m.sparsity, "seed": m.seed,
@@ -205,5 +239,6 @@ def identify(
     listed = pd.DataFrame([(str(b.run), b.file, b.reason) for b in excluded], columns=["run_directory", "file", "reason"])
     config = {"sweeps": list(patterns), "min_seeds": min_seeds, "split": split, "seed": seed, "texts": with_texts,
               "skip_bad": skip_bad, "exclude_degenerate": exclude_degenerate, **dataclasses.asdict(options)}
-    paths = write_outputs(tables, setups, Path(out_dir), patterns, listed, chosen, config if wandb else None, split)
+    paths = write_outputs(tables, setups, Path(out_dir), patterns, listed, chosen, config if wandb else None, split, workers,
+                          cache_dir, cache)
     return Identified(tables["summary"], tables["pies"], tables, paths, found.incomplete, excluded)

@@ -73,6 +73,11 @@ def test_identify_pies_refuses_an_unwritable_output_folder_before_computing(tmp_
     assert "cannot write the output folder a_file/out" in line and time.monotonic() - started < 30
 
 
+def test_identify_pies_refuses_no_workers_before_computing(tmp_path):
+    line = one_line(run_cli("identify_pies.py", "multirun/nothing", "--workers", "0", cwd=tmp_path))
+    assert "--workers must be at least 1, got 0" in line
+
+
 def test_a_damaged_manifest_makes_the_run_rerun_from_scratch(tmp_path):
     run_dir = tmp_path / "runs" / "r"
     assert run_cli("train.py", f"hydra.run.dir={run_dir}", *TINY, cwd=tmp_path).returncode == 0

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 
 def _share(counts: np.ndarray) -> np.ndarray:
@@ -38,6 +37,8 @@ def _welch(pruned: np.ndarray, dense: np.ndarray, testable: np.ndarray) -> tuple
     t = np.full(pruned.shape[1], np.nan)
     p = np.full(pruned.shape[1], np.nan)
     if testable.any():
+        from scipy import stats  # imported when needed: it takes a second or two
+
         result = stats.ttest_ind(pruned[:, testable], dense[:, testable], axis=0, equal_var=False)
         t[testable], p[testable] = result.statistic, result.pvalue
     return t, p

@@ -8,7 +8,6 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-import textstat
 
 from pie.analysis.resampling import index_draws
 
@@ -18,21 +17,23 @@ def _tokens(text: str) -> int:
     return len(text.split())
 
 
-MEASURES: dict[str, Callable[[str], float]] = {
-    "tokens": _tokens,
-    "flesch_reading_ease": textstat.flesch_reading_ease,
-    "flesch_kincaid_grade": textstat.flesch_kincaid_grade,
-    "gunning_fog": textstat.gunning_fog,
-    "smog_index": textstat.smog_index,
-    "coleman_liau_index": textstat.coleman_liau_index,
-    "automated_readability_index": textstat.automated_readability_index,
-    "dale_chall_readability_score": textstat.dale_chall_readability_score,
-    "difficult_words": textstat.difficult_words,
-}
+MEASURES = ("tokens", "flesch_reading_ease", "flesch_kincaid_grade", "gunning_fog", "smog_index", "coleman_liau_index",
+            "automated_readability_index", "dale_chall_readability_score", "difficult_words")
+
+
+def _measure(name: str) -> Callable[[str], float]:
+    """The function of a measure: _tokens, or textstat's function of that name (imported here, as
+    only computing measures needs it: it loads NLTK's pronouncing dictionary)."""
+    if name == "tokens":
+        return _tokens
+    import textstat
+
+    return getattr(textstat, name)
+
 
 def text_measures(texts: list[str]) -> pd.DataFrame:
     """One row per text, one float column per measure in MEASURES (textstat works text by text)."""
-    columns = {name: [measure(text) for text in texts] for name, measure in MEASURES.items()}
+    columns = {name: [_measure(name)(text) for text in texts] for name in MEASURES}
     return pd.DataFrame(columns, columns=list(MEASURES), dtype=float)
 
 

@@ -11,9 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from hydra.utils import instantiate
-from omegaconf import OmegaConf
-
 from pie.analysis.text import text_measures
 from pie.data.pronunciations import install_cmudict_for_nltk
 from pie.errors import UserError
@@ -22,6 +19,9 @@ from pie.atomic import atomic_path
 
 def dataset_texts(config: dict, fingerprint: str, split: str, cache_dir: Path) -> tuple[list[str], tuple[str, ...], pd.DataFrame]:
     """(texts, label names, text measures) of a split of the dataset a run's config describes."""
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
     data = instantiate(OmegaConf.create(config))
     if data.fingerprint != fingerprint:
         raise UserError(

@@ -8,8 +8,9 @@ from typing import Sequence
 
 import pandas as pd
 
+from pie.memo import PLOTS, Memo
+from pie.parallel import in_order
 from pie.pies.conventions import Conventions
-from pie.reporting import plots
 from pie.reporting.report import write_report
 from pie.reporting.tables import summary_markdown, write_table, write_text
 
@@ -18,43 +19,71 @@ def _setup_frames(tables: dict[str, pd.DataFrame], dataset: str, model: str) -> 
     return {name: frame[(frame["dataset"] == dataset) & (frame["model"] == model)] for name, frame in tables.items()}
 
 
-def _figures(tables: dict[str, pd.DataFrame], setups: dict[tuple[str, str], tuple[str, ...]], plots_dir: Path) -> dict[str, Path]:
-    """The plots of each (dataset, model) setup, keyed `<analysis>_<dataset>_<model>`."""
-    figures: dict[str, Path] = {}
+def _figure_jobs(tables: dict[str, pd.DataFrame], setups: dict[tuple[str, str], tuple[str, ...]], plots_dir: Path):
+    """(name, (plot function, its arguments..., path)) of each plot: per (dataset, model) setup,
+    keyed `<analysis>_<dataset>_<model>`, then the cross-setup comparison. The functions of
+    pie.reporting.plots go by name: Matplotlib is imported only where a plot is drawn."""
+    plots = _Named("pie.reporting.plots")
+
     for (dataset, model), label_names in setups.items():
         frames = _setup_frames(tables, dataset, model)
         title, stem = f"{dataset} / {model}", f"{dataset}_{model}"
 
-        def figure(name: str, draw, *args) -> None:
-            figures[f"{name}_{stem}"] = draw(*args, title, plots_dir / f"{name}_{stem}.png")
+        def figure(name: str, draw, *args):
+            return f"{name}_{stem}", (draw, *args, title, plots_dir / f"{name}_{stem}.png")
 
-        figure("effectiveness", plots.effectiveness, frames["effectiveness"])
-        figure("pie_percent", plots.pie_percent, frames["summary"][frames["summary"]["method"] != "dense"])
-        figure("pie_accuracy", plots.pie_accuracy, frames["accuracy"])
+        yield figure("effectiveness", plots.effectiveness, frames["effectiveness"])
+        yield figure("pie_percent", plots.pie_percent, frames["summary"][frames["summary"]["method"] != "dense"])
+        yield figure("pie_accuracy", plots.pie_accuracy, frames["accuracy"])
         if "classes" in frames and label_names:
-            figure("classes", plots.class_shares, frames["classes"], list(label_names))
-        if "influence" in frames and len(frames["influence"]):
-            figure("influence", plots.influence, frames["influence"])
-        if "text" in frames and len(frames["text"]):
-            figure("text", plots.text_ratios, frames["text"])
-        figure("overlap", plots.overlap, frames["overlap"])
-        if "prune_stability" in frames and len(frames["prune_stability"]):
-            figure("prune_stability", plots.prune_stability, frames["prune_stability"])
-        if "generalisation_gap" in frames and len(frames["generalisation_gap"]):
-            figure("generalisation_gap", plots.generalisation_gap, frames["generalisation_gap"])
-        if "recovery" in frames and len(frames["recovery"]):
-            figure("recovery", plots.recovery, frames["recovery"])
-    return figures
+            yield figure("classes", plots.class_shares, frames["classes"], list(label_names))
+        for name, draw in (("influence", plots.influence), ("text", plots.text_ratios)):
+            if name in frames and len(frames[name]):
+                yield figure(name, draw, frames[name])
+        yield figure("overlap", plots.overlap, frames["overlap"])
+        for name, draw in (("prune_stability", plots.prune_stability), ("generalisation_gap", plots.generalisation_gap),
+                           ("recovery", plots.recovery)):
+            if name in frames and len(frames[name]):
+                yield figure(name, draw, frames[name])
+    if "excess_percent" in tables["comparison"] and tables["comparison"]["excess_percent"].notna().any():
+        yield "comparison", (plots.comparison, tables["comparison"], plots_dir / "comparison.png")
+
+
+class _Named:
+    """module.attribute as a name: `_Named("m").f` is "m.f"."""
+
+    def __init__(self, module: str):
+        self.module = module
+
+    def __getattr__(self, name: str) -> str:
+        return f"{self.module}.{name}"
+
+
+def _drawn(memo: Memo, draw, *arguments) -> Path:
+    """draw(*arguments) writes the file its last argument names; from the cache when the same rows
+    were drawn before."""
+    *inputs, path = arguments
+    return memo.produced(path, draw, *inputs)
+
+
+def _figures(tables: dict[str, pd.DataFrame], setups: dict[tuple[str, str], tuple[str, ...]], plots_dir: Path,
+             memo: Memo, workers: int) -> dict[str, Path]:
+    """Every plot, drawn in `workers` processes; only those whose rows changed are drawn again."""
+    jobs = ((name, (memo, *job)) for name, job in _figure_jobs(tables, setups, plots_dir))
+    return dict(in_order(jobs, _drawn, workers))
 
 
 def write_outputs(tables: dict[str, pd.DataFrame], setups: dict[tuple[str, str], tuple[str, ...]], out: Path,
                   sweeps: Sequence[str], excluded: pd.DataFrame, conventions: Conventions,
-                  wandb: dict | None = None, split: str = "test") -> dict[str, Path]:
+                  wandb: dict | None = None, split: str = "test", workers: int = 1, cache_dir: Path | None = None,
+                  cache: bool = False) -> dict[str, Path]:
     """Write everything under `out`; returns the paths by name (tables as `<name>` (Parquet) and
     `<name>_csv`, plots by figure name, `summary_md`, `report`, `excluded_runs_csv`, `wandb`).
     `setups` maps each (dataset, model) to its class names; `excluded` lists the runs left out;
     `conventions` are the analyses' (stated in summary.md and report.html); `wandb`, when given,
-    is the W&B run's config (identify_pies' options); `split` the split analysed."""
+    is the W&B run's config (identify_pies' options); `split` the split analysed. The plots are
+    drawn in `workers` processes and, with `cache`, kept under `cache_dir` and reused while their
+    rows stay the same (pie.analysis.memo)."""
     paths = {"excluded_runs_csv": write_table(excluded, out / "excluded_runs.csv")}
     for name, frame in tables.items():
         if name != "pies":
@@ -62,9 +91,7 @@ def write_outputs(tables: dict[str, pd.DataFrame], setups: dict[tuple[str, str],
         paths[name] = write_table(frame, out / f"{name}.parquet")
     paths["summary_md"] = write_text(summary_markdown(tables["summary"], conventions.describe(), tables.get("recovery"), split),
                                      out / "summary.md")
-    figures = _figures(tables, setups, out / "plots")
-    if "excess_percent" in tables["comparison"] and tables["comparison"]["excess_percent"].notna().any():
-        figures["comparison"] = plots.comparison(tables["comparison"], out / "plots" / "comparison.png")
+    figures = _figures(tables, setups, out / "plots", Memo(cache_dir or Path(".cache/pie"), "plots", PLOTS, cache, ".png"), workers)
     paths.update(figures)
     paths["report"] = write_report(out / "report.html", tables, figures, list(sweeps), excluded, conventions.describe(), split)
     if wandb is not None:

@@ -160,6 +160,15 @@ class RunArrays:
         with self._lock:
             return self._ids.setdefault(key, ids)
 
+    def identity(self, runs: Sequence[Run], name: str) -> tuple:
+        """What `population(runs, name)` is a function of, without reading a file: the fields and
+        conventions, and per run in seed order its seed, its file's checksum (None where the
+        manifest has no record of it) and its decision threshold."""
+        records = [(run.seed, run.manifest.predictions.get(name), run.manifest.threshold_value)
+                   for run in sorted(runs, key=lambda r: r.seed)]
+        return (name, self.fields.get(name, ()), self.conventions.name,
+                tuple((seed, record and record.sha256, repr(tau)) for seed, record, tau in records))
+
     def population(self, runs: Sequence[Run], name: str) -> PopulationLogits:
         """The `name` arrays of runs whose files passed `check`, stacked in seed order; every run
         must list the same example ids in the same order, with the same gold labels."""

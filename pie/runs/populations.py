@@ -124,6 +124,10 @@ class PopulationReader:
             self.loaded[(key, name)] = self.arrays.population(self.populations[key], name)
         return self.loaded[(key, name)]
 
+    def identity(self, key: PopulationKey, name: str) -> tuple:
+        """What reading this population's `name` arrays gives, by file checksums (RunArrays.identity)."""
+        return self.arrays.identity(self.populations[key], name)
+
     def pair(self, dense: PopulationKey, pruned: PopulationKey, name: str) -> tuple[PopulationLogits, PopulationLogits]:
         """Both populations' logits of one file, which must cover the same examples."""
         pair = self(dense, name), self(pruned, name)

@@ -1,0 +1,61 @@
+"""Independent computations in worker processes, their results in the order of submission.
+
+identify_pies analyses each population pair on its own random streams (pie.identify.pair_rng),
+so which process computes a pair, and when, changes none of its numbers; the tables are assembled
+in the submission order, and are the same for any number of workers.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+from collections import deque
+from dataclasses import dataclass
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Callable, Iterable, Iterator, TypeVar
+
+from pie.memo import dumps
+
+Tag = TypeVar("Tag")
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity set, e.g. a SLURM allocation)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class Ready:
+    """A job's result known already (e.g. from a cache): yielded in its place, not computed."""
+
+    value: object
+
+
+def in_order(items: Iterable[tuple[Tag, tuple | None]], compute: Callable, workers: int = 1) -> Iterator[tuple[Tag, object]]:
+    """(tag, compute(*job)) for each (tag, job) of `items`, in their order; a job that is Ready
+    yields its value in its place. With workers > 1 the jobs run
+    in that many forked processes, at most 2 x workers submitted ahead, so the caller's memory
+    holds a bounded number of jobs; `items` is consumed lazily."""
+    if workers <= 1:
+        for tag, job in items:
+            yield tag, job.value if isinstance(job, Ready) else compute(*job)
+        return
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
+        pending: deque[tuple[Tag, Future | Ready]] = deque()
+        for tag, job in items:
+            pending.append((tag, job if isinstance(job, Ready) else pool.submit(_pickled, compute, *job)))
+            while len(pending) > 2 * workers:
+                yield _result(*pending.popleft())
+        while pending:
+            yield _result(*pending.popleft())
+
+
+def _pickled(compute: Callable, *job) -> bytes:
+    """compute(*job), pickled in the worker by pie.memo.dumps (compact for PIE tables)."""
+    return dumps(compute(*job))
+
+
+def _result(tag: Tag, job: Future | Ready) -> tuple[Tag, object]:
+    return tag, job.value if isinstance(job, Ready) else pickle.loads(job.result())

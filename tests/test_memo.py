@@ -1,0 +1,160 @@
+"""identify_pies' incremental reruns and worker processes change no number: a pair's analyses
+and a plot are cached by what they are a function of (pie.memo), and pairs run in any number of
+processes (pie.parallel) give the same tables in the same order."""
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pie.analysis.options import AnalysisOptions
+from pie.identify import identify
+from pie.memo import Memo, dumps, key_of
+from pie.parallel import Ready, in_order
+from test_bad_runs import write_run
+
+FOLDERS = ("analysis",)
+
+
+def _frame():
+    votes = np.array([[3, 0, 1], [0, 4, 0]], dtype=np.int64)
+    return pd.DataFrame({"example_id": np.array(["a", "b"], dtype=object), "dense_votes": list(votes),
+                         "is_pie": [True, False]})
+
+
+def test_keys_follow_every_input():
+    array, rng = np.arange(6, dtype=np.int64).reshape(2, 3), np.random.default_rng([0, 1])
+    base = key_of(FOLDERS, array, _frame(), ["one text", "two"], AnalysisOptions(), rng, {"b": 1, "a": [1, 2]})
+    assert base == key_of(FOLDERS, array.copy(), _frame(), ["one text", "two"], AnalysisOptions(), np.random.default_rng([0, 1]),
+                          {"a": [1, 2], "b": 1})
+    changed = array.copy()
+    changed[1, 2] = 7
+    frame = _frame()
+    frame.loc[1, "is_pie"] = True
+    others = [
+        (changed, _frame(), ["one text", "two"], AnalysisOptions(), rng, {"b": 1, "a": [1, 2]}),
+        (array.astype(np.int32), _frame(), ["one text", "two"], AnalysisOptions(), rng, {"b": 1, "a": [1, 2]}),
+        (array.reshape(3, 2), _frame(), ["one text", "two"], AnalysisOptions(), rng, {"b": 1, "a": [1, 2]}),
+        (array, frame, ["one text", "two"], AnalysisOptions(), rng, {"b": 1, "a": [1, 2]}),
+        (array, _frame(), ["one tex", "ttwo"], AnalysisOptions(), rng, {"b": 1, "a": [1, 2]}),  # same characters, split elsewhere
+        (array, _frame(), ["one text", "two"], AnalysisOptions(tie="highest"), rng, {"b": 1, "a": [1, 2]}),
+        (array, _frame(), ["one text", "two"], AnalysisOptions(), np.random.default_rng([0, 2]), {"b": 1, "a": [1, 2]}),
+        (array, _frame(), ["one text", "two"], AnalysisOptions(), rng, {"b": 2, "a": [1, 2]}),
+    ]
+    keys = {key_of(FOLDERS, *inputs) for inputs in others}
+    assert base not in keys and len(keys) == len(others)
+    assert key_of(("analysis", "pies"), array) != key_of(FOLDERS, array)  # the code is part of the key
+    with pytest.raises(TypeError, match="cannot key"):
+        key_of(FOLDERS, object())
+
+
+def test_frames_of_row_arrays_round_trip_to_the_same_table_bytes():
+    frame = _frame()
+    back = pd.read_pickle(io.BytesIO(dumps(frame)))
+    assert list(back.columns) == list(frame.columns) and list(back.dtypes) == list(frame.dtypes)
+    assert all(isinstance(v, np.ndarray) and v.dtype == np.int64 for v in back["dense_votes"])
+    assert [v.tolist() for v in back["dense_votes"]] == [[3, 0, 1], [0, 4, 0]]
+    assert back.drop(columns="dense_votes").equals(frame.drop(columns="dense_votes"))
+    written = [io.BytesIO(), io.BytesIO()]
+    frame.to_parquet(written[0], index=False), back.to_parquet(written[1], index=False)
+    assert written[0].getvalue() == written[1].getvalue()
+
+
+def test_a_memo_computes_once_and_recomputes_a_damaged_entry(tmp_path):
+    calls = []
+
+    def compute(x):
+        calls.append(x)
+        return {"double": 2 * x}
+
+    memo = Memo(tmp_path, "test", FOLDERS)
+    assert memo.computed(compute, 3) == memo.computed(compute, 3) == {"double": 6}
+    assert calls == [3]
+    assert memo.computed(compute, 4) == {"double": 8} and calls == [3, 4]
+    (entry,) = [p for p in (tmp_path / "test-v1").rglob("*.pickle") if memo.key(compute, 3) in p.name]
+    entry.write_bytes(entry.read_bytes()[:10])  # truncated by a crash of another writer
+    assert memo.computed(compute, 3) == {"double": 6} and calls == [3, 4, 3]
+    off = Memo(tmp_path, "test", FOLDERS, enabled=False)
+    assert off.computed(compute, 3) == {"double": 6} and calls == [3, 4, 3, 3]
+
+
+def test_a_produced_file_is_copied_from_the_memo(tmp_path):
+    drawn = []
+
+    def draw(rows, path):
+        drawn.append(len(rows))
+        path.write_bytes(b"png:" + str(len(rows)).encode())
+        return path
+
+    memo = Memo(tmp_path / "cache", "plots", FOLDERS, suffix=".png")
+    first = memo.produced(tmp_path / "a" / "x.png", draw, _frame())
+    again = memo.produced(tmp_path / "b" / "x.png", draw, _frame())
+    assert drawn == [2] and first.read_bytes() == again.read_bytes() == b"png:2"
+    memo.produced(tmp_path / "c" / "x.png", draw, _frame().head(1))
+    assert drawn == [2, 1]
+
+
+def _square(x):
+    if x < 0:
+        raise ValueError("negative")
+    return x * x
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_results_come_in_submission_order(workers):
+    items = [("a", (3,)), ("b", Ready("known")), ("c", (4,)), ("d", (5,)), ("e", Ready(None)), ("f", (6,))]
+    assert list(in_order(iter(items), _square, workers)) == [("a", 9), ("b", "known"), ("c", 16), ("d", 25), ("e", None), ("f", 36)]
+    with pytest.raises(ValueError, match="negative"):
+        list(in_order(iter([("a", (2,)), ("b", (-1,))]), _square, workers))
+
+
+@pytest.fixture
+def sweep(tmp_path):
+    for method, sparsity in [("dense", 0.0), ("imp", 0.5), ("imp", 0.9)]:
+        for seed in range(3):
+            write_run(tmp_path / "sweep", method, sparsity, seed)
+    return tmp_path / "sweep"
+
+
+def _tables(out):
+    return {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.suffix in (".csv", ".parquet")}
+
+
+def test_workers_and_the_memo_change_no_table(sweep, tmp_path, monkeypatch):
+    kwargs = dict(min_seeds=3, with_texts=False, cache_dir=tmp_path / "cache")
+    identify([str(sweep)], tmp_path / "plain", **kwargs)
+    identify([str(sweep)], tmp_path / "parallel", workers=2, cache=True, **kwargs)
+    expected = _tables(tmp_path / "plain")
+    assert len(expected) > 20 and _tables(tmp_path / "parallel") == expected
+    assert len(list((tmp_path / "cache" / "pairs-v1").rglob("*.pickle"))) == 3  # two pairs and the dense row
+
+    def fails(*args, **kwargs):
+        raise AssertionError("a pair was analysed again")
+
+    monkeypatch.setattr(Memo, "stored", fails)  # where a pair (or a dense row) would be computed
+    monkeypatch.setattr("pie.reporting.plots.pie_percent", fails)
+    identify([str(sweep)], tmp_path / "warm", cache=True, **kwargs)
+    assert _tables(tmp_path / "warm") == expected
+    assert {p.name for p in (tmp_path / "warm" / "plots").iterdir()} == {p.name for p in (tmp_path / "plain" / "plots").iterdir()}
+    with pytest.raises(AssertionError, match="analysed again"):  # another tie rule is another computation
+        identify([str(sweep)], tmp_path / "tie", cache=True, options=AnalysisOptions(tie="highest"), **kwargs)
+
+
+def test_one_more_population_analyses_only_its_pair(sweep, tmp_path, monkeypatch):
+    kwargs = dict(min_seeds=3, with_texts=False, cache_dir=tmp_path / "cache", cache=True)
+    identify([str(sweep)], tmp_path / "before", **kwargs)
+    for seed in range(3):
+        write_run(sweep, "imp", 0.7, seed)
+    analysed = []
+    original = Memo.stored
+
+    def counted(memo, key, compute, *inputs):
+        analysed.append(compute.__name__)
+        return original(memo, key, compute, *inputs)
+
+    monkeypatch.setattr(Memo, "stored", counted)
+    after = identify([str(sweep)], tmp_path / "after", **kwargs)
+    assert analysed == ["analyse_pair"] and sorted(after.summary["sparsity"]) == [0.0, 0.5, 0.7, 0.9]
+    identify([str(sweep)], tmp_path / "fresh", min_seeds=3, with_texts=False, cache_dir=tmp_path / "other")
+    assert _tables(tmp_path / "after") == _tables(tmp_path / "fresh")
