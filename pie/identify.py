@@ -26,7 +26,8 @@ from pie.analysis.degenerate import degeneracy
 from pie.memo import Memo
 from pie.analysis.options import AnalysisOptions
 from pie.parallel import Ready, in_order
-from pie.analysis.pair import DenseTest, DenseTrain, PairInputs, SplitArrays, analyse_pair, dense_summary, el2n_bins
+from pie.analysis.pair import (DenseTest, DenseTrain, PairAnalyses, PairInputs, SplitArrays, analyse_pair, dense_summary,
+                               el2n_bins)
 from pie.analysis.recovery import CONTROL, Populations, compare, recovery_parts, recovery_row
 from pie.analysis.tables import PAIR_FRAMES, assemble
 from pie.data.texts import dataset_texts
@@ -63,6 +64,16 @@ def pair_rng(seed: int, stream: int, *keys: PopulationKey) -> np.random.Generato
     which other sweeps the same identify_pies call analyses, nor on their order."""
     identity = "|".join(f"{k.model_key}/{k.label()}" for k in keys)
     return np.random.default_rng([seed, stream, int(hashlib.sha256(identity.encode()).hexdigest()[:16], 16)])
+
+
+def _analysed(identity: dict, *arguments) -> PairAnalyses:
+    """analyse_pair(*arguments), its per-example, per-class and per-bin frames carrying the
+    pair's identity columns (as the tables stack them), so that a cached result is ready to stack."""
+    result = analyse_pair(*arguments)
+    for name in PAIR_FRAMES:
+        if len(getattr(result, name)):
+            setattr(result, name, getattr(result, name).assign(**identity))
+    return result
 
 
 def _fields(split: str) -> dict[str, tuple[str, ...]]:
@@ -198,7 +209,7 @@ def identify(
             yield ("dense", dense_key), Ready(row)
             for pruned_key in pruned_keys:
                 rngs = pair_rng(seed, 0, dense_key, pruned_key), pair_rng(seed, 1, dense_key, pruned_key)
-                key = memo.key(analyse_pair, *(read.identity(k, name) for k in (dense_key, pruned_key)
+                key = memo.key(_analysed, _identity(pruned_key), *(read.identity(k, name) for k in (dense_key, pruned_key)
                                                for name in (test, "train_final", "train_epoch1")),
                                chosen, *text_source, with_texts, options, *rngs)
                 result = memo.get(key)
@@ -216,7 +227,7 @@ def identify(
                 inputs = PairInputs(task, pair, dense.example_ids, *texts, train, bins, dense_trains.get(order),
                                     dense_tests[test_order])
                 read.drop(pruned_key, test, "train_final")
-                yield ("pair", pruned_key), (key, analyse_pair, inputs, rngs[0], options, rngs[1])
+                yield ("pair", pruned_key), (key, _analysed, _identity(pruned_key), inputs, rngs[0], options, rngs[1])
 
     for (kind, key), result in in_order(jobs(), memo.stored, workers):
         if kind == "dense":  # a dense population's own row
@@ -227,7 +238,7 @@ def identify(
         rows["accuracy"].append({**identity, **result.accuracy})
         for name in PAIR_FRAMES:
             if len(getattr(result, name)):
-                rows[name].append(getattr(result, name).assign(**identity))
+                rows[name].append(getattr(result, name))
         log.info("%s: %d PIEs of %d examples (%.2f%%)", key.label(), result.summary["pies"], len(result.pies),
                  result.summary["pie_percent"])
     rows["recovery"] = _recoveries(read, pairs, f"{split}_final", rows["summary"], options, seed)
