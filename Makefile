@@ -68,7 +68,7 @@ bench: setup  ## benchmarks (tables on stdout): masks vs the reference algorithm
 	$(BIN)/python benchmarks/bench_study_epochs.py
 	$(BIN)/python benchmarks/bench_aggregation.py --grid one
 
-bench-aggregation: setup  ## identify_pies on the paper's grid (9,840 synthetic runs): read floor, cold, warm, incremental, scaling (~15 GiB of disk, ~1 h to write)
+bench-aggregation: setup  ## identify_pies on the paper's grid (9,840 synthetic runs): read floor, cold, warm, incremental, scaling (~15 GiB of disk, ~10 min to write on 2 cores)
 	$(BIN)/python benchmarks/bench_aggregation.py --grid paper
 
 bench-overhead: setup  ## train.py vs a bare PyTorch loop on one dense demo run: whole-process and in-process ratios, where the extra time goes (~12 min)
