@@ -72,10 +72,11 @@ def test_each_run_knew_its_array_task(sweep):
 PACKED = ["hydra.launcher.runs_per_task=2", "hydra.launcher.cpus_per_task=2"]
 
 
-def _span(manifest) -> tuple[float, float]:
-    """When the run's last attempt started and ended (epoch seconds)."""
-    start = time.mktime(time.strptime(manifest.attempts[-1].started, "%Y-%m-%dT%H:%M:%S"))
-    return start, start + manifest.wall_time_s
+def _span(run_dir: Path) -> tuple[float, float]:
+    """When the run's process began (Hydra wrote its .hydra/config.yaml, before training) and when
+    it completed (its manifest's last write), from the files' mtimes: the manifest's start time
+    has whole seconds only, too coarse for runs of about a second."""
+    return (run_dir / ".hydra" / "config.yaml").stat().st_mtime, (run_dir / "manifest.json").stat().st_mtime
 
 
 def test_two_runs_per_task_train_at_once_and_equal_one_run_per_task(sweep, slurm_cluster, tmp_path):
@@ -93,7 +94,7 @@ def test_two_runs_per_task_train_at_once_and_equal_one_run_per_task(sweep, slurm
         assert all(m.complete for m in manifests) and len({a.slurm_job_id for a in attempts}) == 1
         assert [OmegaConf.load(_run_dir(packed, s) / ".hydra" / "hydra.yaml").hydra.job.id for s in seeds] == [f"{array}_{task}"] * 2
         assert attempts[0].pid != attempts[1].pid
-        (start_a, end_a), (start_b, end_b) = map(_span, manifests)
+        (start_a, end_a), (start_b, end_b) = (_span(_run_dir(packed, s)) for s in seeds)
         assert max(start_a, start_b) < min(end_a, end_b), "the task's two runs did not overlap"
         for seed in seeds:
             one, two = (Run(_run_dir(s, seed), read_manifest(_run_dir(s, seed))) for s in (sweep, packed))
