@@ -74,7 +74,6 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
     from pie.analysis.options import AnalysisOptions
     from pie.identify import identify
-
     from pie.parallel import available_cpus
 
     out = Path(args.out) if args.out else default_out(args.sweeps[0])

@@ -23,9 +23,7 @@ import numpy as np
 import pandas as pd
 
 from pie.analysis.degenerate import degeneracy
-from pie.memo import Memo
 from pie.analysis.options import AnalysisOptions
-from pie.parallel import Ready, in_order
 from pie.analysis.pair import (DenseTest, DenseTrain, PairAnalyses, PairInputs, SplitArrays, analyse_pair, dense_summary,
                                el2n_bins)
 from pie.analysis.recovery import CONTROL, Populations, compare, recovery_parts, recovery_row
@@ -34,6 +32,8 @@ from pie.data.texts import dataset_texts
 from pie.pies.conventions import conventions_named
 from pie.reporting.outputs import write_outputs
 from pie.errors import ConfigError
+from pie.memo import Memo
+from pie.parallel import Ready, in_order
 from pie.runs.derived import RunArrays
 from pie.runs.discovery import NoRuns, discover
 from pie.runs.manifest import PopulationKey
@@ -144,9 +144,9 @@ def identify(
     file that fails its manifest checks; skip_bad=True excludes those runs instead, and
     exclude_degenerate=True the degenerate models (both listed in excluded_runs.csv and
     report.html); then min_seeds of the remaining runs are required. The pairs are analysed in
-    `workers` processes (pie.analysis.parallel; the same numbers for any count) and, with `cache`,
-    each pair's analyses are kept under cache_dir and reused while their inputs stay the same
-    (pie.analysis.memo)."""
+    `workers` processes (pie.parallel; the same numbers for any count) and, with `cache`, each
+    pair's analyses are kept under cache_dir and reused while their inputs stay the same
+    (pie.memo)."""
     options.check()
     if split not in SPLITS:
         raise ConfigError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")

@@ -32,7 +32,7 @@ class Ready:
     value: object
 
 
-def in_order(items: Iterable[tuple[Tag, tuple | None]], compute: Callable, workers: int = 1) -> Iterator[tuple[Tag, object]]:
+def in_order(items: Iterable[tuple[Tag, tuple | Ready]], compute: Callable, workers: int = 1) -> Iterator[tuple[Tag, object]]:
     """(tag, compute(*job)) for each (tag, job) of `items`, in their order; a job that is Ready
     yields its value in its place. With workers > 1 the jobs run
     in that many forked processes, at most 2 x workers submitted ahead, so the caller's memory

@@ -5,7 +5,6 @@ measures computed once per dataset and cached by fingerprint (textstat is slow).
 from __future__ import annotations
 
 import multiprocessing
-import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pandas as pd
 from pie.analysis.text import text_measures
 from pie.data.pronunciations import install_cmudict_for_nltk
 from pie.errors import UserError
+from pie.parallel import available_cpus
 from pie.atomic import atomic_path
 
 
@@ -40,8 +40,8 @@ def dataset_texts(config: dict, fingerprint: str, split: str, cache_dir: Path) -
 
 
 def _parallel_text_measures(texts: list[str], cache_dir: Path) -> pd.DataFrame:
-    """text_measures on all cores (textstat is pure Python, text by text)."""
-    workers = min(os.cpu_count() or 1, max(1, len(texts) // 500))
+    """text_measures on all the CPUs this process may use (textstat is pure Python, text by text)."""
+    workers = min(available_cpus(), max(1, len(texts) // 500))
     install_cmudict_for_nltk(cache_dir)
     if workers == 1:
         return text_measures(texts)
