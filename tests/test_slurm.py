@@ -143,7 +143,11 @@ def test_a_preempted_run_requeues_and_resumes_from_its_checkpoint(slurm_cluster,
     worker = threading.Thread(target=lambda: box.append(run_sweep(slurm_cluster, tmp_path, name, seeds, *LONG, *packed)))
     worker.start()
     run_dir = tmp_path / "multirun" / name / ",".join(sorted([*LONG, "seed=0"]))  # Hydra sorts the overrides
-    _wait_for(lambda: (run_dir / "checkpoints" / "last.ckpt").exists(), 300, "the first epoch checkpoint of seed 0")
+    # With 2 runs per task, wait for seed 1's first checkpoint as well: a run stopped before its
+    # first checkpoint restarts from scratch (a fresh manifest), so it would not show the requeue.
+    started = [run_dir] + ([run_dir.parent / run_dir.name.replace("seed=0", "seed=1")] if packed else [])
+    for seed, directory in enumerate(started):
+        _wait_for(lambda: (directory / "checkpoints" / "last.ckpt").exists(), 300, f"the first epoch checkpoint of seed {seed}")
     attempt = json.loads((run_dir / "manifest.json").read_text())["attempts"][-1]
     job_id = attempt["slurm_job_id"]
     subprocess.run(["scancel", "--signal=USR2", job_id], check=True)
@@ -166,7 +170,7 @@ def test_a_preempted_run_requeues_and_resumes_from_its_checkpoint(slurm_cluster,
     assert "Caught signal SIGUSR2" in log and f"Requeued job {sweep.array_id}_0" in log and "resuming" in log
     assert sacct_tasks(sweep.array_id, 2)[f"{sweep.array_id}_0"]["State"] == "COMPLETED"
     if packed:
-        other = json.loads((run_dir.parent / run_dir.name.replace("seed=0", "seed=1")).joinpath("manifest.json").read_text())
+        other = json.loads((started[1] / "manifest.json").read_text())
         assert other["status"] == "complete" and [a["slurm_job_id"] for a in other["attempts"]] == [job_id, job_id]
 
     local = run_cli("train.py", "-m", "name=uninterrupted", "seed=0", *LONG, cwd=tmp_path)
