@@ -47,7 +47,7 @@ SPLITS = ("test", "validation", "train")
 @dataclass(frozen=True)
 class Identified:
     summary: pd.DataFrame
-    pies: pd.DataFrame
+    pies: pd.DataFrame  # its votes are Arrow lists (vote_lists); pies.parquet holds the same lists, read by pandas as NumPy rows
     tables: dict[str, pd.DataFrame]
     paths: dict[str, Path]
     incomplete_runs: list[Path]
@@ -164,7 +164,7 @@ def identify(
     chosen = conventions_named(options.conventions)
     cache_dir = Path(cache_dir or os.environ.get("PIE_CACHE_DIR", ".cache/pie"))
     arrays = RunArrays(cache_dir, _fields(split), chosen)
-    checked = check_files(files_to_read(populations, used, split), check=arrays.check)
+    checked = check_files(files_to_read(populations, used, split), check=arrays.check, known=arrays.known)
     if checked.bad and not skip_bad:
         raise BadPredictionFiles(checked)
     excluded = list(checked.bad)

@@ -24,7 +24,6 @@ import dataclasses
 import functools
 import hashlib
 import importlib
-import io
 import json
 import os
 import pickle
@@ -167,22 +166,8 @@ class Memo:
 
 
 def dumps(obj) -> bytes:
-    """pickle.dumps(obj), with frames' per-row array columns stored as one array (_Pickler)."""
-    buffer = io.BytesIO()
-    _Pickler(buffer, protocol=5).dump(obj)
-    return buffer.getvalue()
-
-
-class _Pickler(pickle.Pickler):
-    """Pickles a frame's columns of equal-shaped per-row arrays (a PIE table's votes) as one 2-D
-    array each: unpickling ten thousand small arrays per column took ~0.1 s a pair."""
-
-    def reducer_override(self, obj):
-        if isinstance(obj, pd.DataFrame):
-            stacked = {name: np.stack(obj[name].to_numpy()) for name in obj.columns if _rows_of_arrays(obj[name])}
-            if stacked:
-                return _unstacked, (obj.drop(columns=list(stacked)), stacked, list(obj.columns))
-        return NotImplemented
+    """obj pickled as the memo stores it (protocol 5: NumPy and Arrow buffers in one copy)."""
+    return pickle.dumps(obj, protocol=5)
 
 
 def _rows_of_arrays(column: pd.Series) -> bool:
@@ -191,14 +176,6 @@ def _rows_of_arrays(column: pd.Series) -> bool:
         return False
     first = values[0]
     return all(v.shape == first.shape and v.dtype == first.dtype for v in values)
-
-
-def _unstacked(rest: pd.DataFrame, stacked: dict[str, np.ndarray], columns: list) -> pd.DataFrame:
-    """The frame _Pickler took apart: each stacked column again one array (a row view) per row."""
-    frame = rest.copy()
-    for name, rows in stacked.items():
-        frame[name] = list(rows)
-    return frame[columns]
 
 
 def _named(function) -> str:

@@ -10,8 +10,10 @@ import pytest
 
 from pie.analysis.options import AnalysisOptions
 from pie.identify import identify
+from pie.analysis.summary import vote_lists
 from pie.memo import Memo, dumps, key_of
 from pie.parallel import Ready, in_order
+from pie.reporting.tables import write_table
 from test_bad_runs import write_run
 
 FOLDERS = ("analysis",)
@@ -49,16 +51,19 @@ def test_keys_follow_every_input():
         key_of(FOLDERS, object())
 
 
-def test_frames_of_row_arrays_round_trip_to_the_same_table_bytes():
-    frame = _frame()
-    back = pd.read_pickle(io.BytesIO(dumps(frame)))
-    assert list(back.columns) == list(frame.columns) and list(back.dtypes) == list(frame.dtypes)
-    assert all(isinstance(v, np.ndarray) and v.dtype == np.int64 for v in back["dense_votes"])
-    assert [v.tolist() for v in back["dense_votes"]] == [[3, 0, 1], [0, 4, 0]]
-    assert back.drop(columns="dense_votes").equals(frame.drop(columns="dense_votes"))
-    written = [io.BytesIO(), io.BytesIO()]
-    frame.to_parquet(written[0], index=False), back.to_parquet(written[1], index=False)
-    assert written[0].getvalue() == written[1].getvalue()
+def test_vote_lists_write_the_parquet_bytes_of_numpy_rows_and_survive_the_memo(tmp_path):
+    """The PIE table's votes, held as one Arrow list array (vote_lists), write the same Parquet
+    file as the NumPy rows they were before, also after a pickle round trip (the memo, a worker),
+    and read back as those NumPy rows."""
+    rows, lists = _frame(), _frame().assign(dense_votes=vote_lists(np.array([[3, 0, 1], [0, 4, 0]], dtype=np.int64)))
+    back = pd.read_pickle(io.BytesIO(dumps(lists)))
+    assert back["dense_votes"].tolist() == [[3, 0, 1], [0, 4, 0]]
+    written = [write_table(frame, tmp_path / f"{i}.parquet") for i, frame in enumerate((rows, lists, back))]
+    assert written[0].read_bytes() == written[1].read_bytes() == written[2].read_bytes()
+    read = pd.read_parquet(written[1])
+    assert all(isinstance(v, np.ndarray) and v.dtype == np.int64 for v in read["dense_votes"])
+    assert [v.tolist() for v in read["dense_votes"]] == [[3, 0, 1], [0, 4, 0]]
+    assert read.drop(columns="dense_votes").equals(pd.read_parquet(written[0]).drop(columns="dense_votes"))
 
 
 def test_a_memo_computes_once_and_recomputes_a_damaged_entry(tmp_path):

@@ -16,7 +16,10 @@ from pie.reporting.tables import summary_markdown, write_table, write_text
 
 
 def _setup_frames(tables: dict[str, pd.DataFrame], dataset: str, model: str) -> dict[str, pd.DataFrame]:
-    return {name: frame[(frame["dataset"] == dataset) & (frame["model"] == model)] for name, frame in tables.items()}
+    """The rows of one setup of every table a plot draws (not the per-example PIE table: millions
+    of rows at the paper's scale, and no plot reads it)."""
+    return {name: frame[(frame["dataset"] == dataset) & (frame["model"] == model)] for name, frame in tables.items()
+            if name != "pies"}
 
 
 def _figure_jobs(tables: dict[str, pd.DataFrame], setups: dict[tuple[str, str], tuple[str, ...]], plots_dir: Path):

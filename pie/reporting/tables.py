@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pie.atomic import atomic_path
 
@@ -165,11 +168,29 @@ def write_table(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
     """Write a frame as .csv or .parquet (by suffix), atomically."""
     path = Path(path)
     with atomic_path(path) as tmp:
-        if path.suffix == ".parquet":
-            frame.to_parquet(tmp, index=False)
-        else:
+        if path.suffix != ".parquet":
             frame.to_csv(tmp, index=False)
+        elif any(_is_arrow_list(dtype) for dtype in frame.dtypes):
+            pq.write_table(_as_object_lists(pa.Table.from_pandas(frame, preserve_index=False)), tmp, compression="snappy")
+        else:
+            frame.to_parquet(tmp, index=False)
     return path
+
+
+def _is_arrow_list(dtype) -> bool:
+    return isinstance(dtype, pd.ArrowDtype) and pa.types.is_list(dtype.pyarrow_dtype)
+
+
+def _as_object_lists(table: pa.Table) -> pa.Table:
+    """The table as pandas' to_parquet writes it had its Arrow list columns (pie.analysis.summary's
+    vote_lists) been object columns of NumPy rows, the form the PIE table was written in before:
+    the same Arrow type, and pandas' metadata naming them object columns, so the file's bytes are
+    unchanged and pandas reads them back as NumPy rows."""
+    described = json.loads(table.schema.metadata[b"pandas"])
+    for column in described["columns"]:
+        if column["pandas_type"].startswith("list[") and column["numpy_type"].endswith("[pyarrow]"):
+            column["numpy_type"] = "object"
+    return table.replace_schema_metadata({**table.schema.metadata, b"pandas": json.dumps(described).encode()})
 
 
 def write_text(text: str, path: str | os.PathLike) -> Path:

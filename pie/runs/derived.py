@@ -38,7 +38,7 @@ from pie.pies.conventions import PIE, Conventions
 from pie.pies.task import Task, task_of
 from pie.runs.discovery import PopulationLogits, same_data
 from pie.runs.manifest import PredictionRecord, Run
-from pie.runs.predictions import BadPredictionFile, KnownIds, ids_sha256, locate, read_predictions
+from pie.runs.predictions import KnownIds, ids_sha256, locate, read_predictions
 
 VERSION = 1
 FIELDS = ("logits", "decisions", "losses", "el2n")
@@ -53,8 +53,9 @@ def derive(task: Task, logits: np.ndarray, labels: np.ndarray, threshold: float,
 
 
 def _stamp(path: Path) -> str:
-    stat = path.stat()
-    return f"{path.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_ino}"
+    """The file's absolute path (run directories come resolved from discovery), size, mtime and inode."""
+    stat = os.stat(path)
+    return f"{os.path.abspath(path)}\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_ino}"
 
 
 class RunArrays:
@@ -84,22 +85,28 @@ class RunArrays:
         return self.root / "ids" / f"{record.ids_sha256 or record.sha256}.parquet"
 
     def _marker(self, path: Path, record: PredictionRecord) -> Path:
-        digest = hashlib.sha256(f"{dataclasses.astuple(record)}\0{_stamp(path)}".encode()).hexdigest()
+        fields = tuple(getattr(record, field.name) for field in dataclasses.fields(record))  # its fields are scalars
+        digest = hashlib.sha256(f"{fields}\0{_stamp(path)}".encode()).hexdigest()
         return self.root / "verified" / digest
 
-    def check(self, run: Run, name: str, path: Path, record: PredictionRecord) -> None:
-        """Raise BadPredictionFile as pie.runs.predictions.check_predictions; a file verified
-        before with the same stat whose entry exists is not read at all. Otherwise the file is
-        read once: checked (its ids decoded only where their bytes differ from those of a file of
-        the same ids hash checked before: KnownIds), its fields derived and cached, its stat marked."""
-        entry, ids_file = self._entry(run, name, record), self._ids_file(record)
+    def known(self, run: Run, name: str, path: Path, record: PredictionRecord) -> bool:
+        """Whether the file passed its checks before with the same stat and its entry and ids file
+        exist: then it is not read at all (a few stat calls, cheap enough for one thread)."""
         try:
             marker = self._marker(path, record)
         except FileNotFoundError:
-            raise BadPredictionFile(path, "missing") from None
-        if marker.exists() and entry.exists() and ids_file.exists():
+            return False
+        return os.path.exists(marker) and os.path.exists(self._entry(run, name, record)) and os.path.exists(self._ids_file(record))
+
+    def check(self, run: Run, name: str, path: Path, record: PredictionRecord) -> None:
+        """Raise BadPredictionFile as pie.runs.predictions.check_predictions; a `known` file is
+        not read. Otherwise the file is read once: checked (its ids decoded only where their
+        bytes differ from those of a file of the same ids hash checked before: KnownIds), its
+        fields derived and cached, its stat marked."""
+        if self.known(run, name, path, record):
             return
         self._derive(run, name, path, record)
+        marker = self._marker(path, record)
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.touch()
 

@@ -11,7 +11,6 @@ before it, so the runs recorded before it keep their keys (rerunning their sweep
 
 from __future__ import annotations
 
-import copy
 from typing import Mapping
 
 from omegaconf import DictConfig, OmegaConf
@@ -31,13 +30,19 @@ IMPLEMENTATION = ("branch", "callback")
 
 
 def _without_added_defaults(config: Mapping) -> dict:
-    """A copy of the config without the ADDED_SETTINGS that hold their earlier behaviour."""
-    config = copy.deepcopy(dict(config))
+    """The config without the ADDED_SETTINGS that hold their earlier behaviour; the sections on
+    their paths are copied (the caller's config is left as it is), the rest shared."""
+    config = dict(config)
     for (*parents, last), value in ADDED_SETTINGS.items():
         node = config
         for key in parents:
-            node = node.get(key) if isinstance(node, dict) else None
-        if isinstance(node, dict) and last in node and node[last] == value:
+            child = node.get(key)
+            if not isinstance(child, dict):
+                node = None
+                break
+            copied = node[key] = dict(child)
+            node = copied
+        if node is not None and last in node and node[last] == value:
             del node[last]
     return config
 
@@ -46,12 +51,8 @@ def _pruning(config: Mapping) -> dict:
     return {k: v for k, v in dict(config.get("pruning") or {}).items() if k not in IMPLEMENTATION}
 
 
-def run_keys(config: Mapping, dense: bool) -> Keys:
-    """The run, model and pruning hashes of a resolved config (plain containers).
-
-    `dense`: the run's schedule has no pruning step; its pruning and selection sections then
-    do not enter any key."""
-    config = _without_added_defaults(config)
+def _run_description(config: Mapping, dense: bool) -> dict:
+    """What the run key hashes: the sections that decide the run's predictions."""
     described = {k: config[k] for k in RESULT_KEYS if k in config}
     if dense:
         described.pop("selection", None)
@@ -59,10 +60,19 @@ def run_keys(config: Mapping, dense: bool) -> Keys:
         described["sparsity"] = 0.0  # `sparsity=0` on the command line is the integer 0
     else:
         described["pruning"] = _pruning(config)
+    return described
+
+
+def run_keys(config: Mapping, dense: bool) -> Keys:
+    """The run, model and pruning hashes of a resolved config (plain containers).
+
+    `dense`: the run's schedule has no pruning step; its pruning and selection sections then
+    do not enter any key."""
+    config = _without_added_defaults(config)
     method = {"pruning": _pruning(config), "selection": config.get("selection")}
     method["pruning"]["schedule"] = {k: v for k, v in dict(method["pruning"].get("schedule") or {}).items() if k != "sparsity"}
     return Keys(
-        run=fingerprint_object(described),
+        run=fingerprint_object(_run_description(config, dense)),
         model=fingerprint_object({k: config[k] for k in MODEL_KEYS if k in config}),
         pruning=DENSE if dense else fingerprint_object(method),
     )
@@ -78,7 +88,7 @@ def config_keys(cfg: DictConfig, dense: bool) -> Keys:
 def stored_run_key(manifest: Manifest) -> str:
     """The run key of a stored run, recomputed from its recorded config with today's rules, so
     runs written before a rule changed still match (or deduplicate with) the runs of today."""
-    return run_keys(manifest.config, dense=manifest.is_dense).run
+    return fingerprint_object(_run_description(_without_added_defaults(manifest.config), manifest.is_dense))
 
 
 def method_label(config: Mapping, dense: bool) -> str:

@@ -10,6 +10,7 @@ always written, so manifests of earlier versions read.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.metadata
 import json
 import math
@@ -41,8 +42,13 @@ def _record(cls, data: dict | None):
     """A dataclass from its JSON object, ignoring keys it does not know (written by other versions)."""
     if data is None:
         return None
-    names = {f.name for f in dataclasses.fields(cls)}
+    names = _field_names(cls)
     return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@functools.cache
+def _field_names(cls) -> frozenset[str]:
+    return frozenset(f.name for f in dataclasses.fields(cls))
 
 
 def _json(value, top: bool = False) -> Any:
