@@ -11,8 +11,9 @@ import pytest
 from pie.analysis.options import AnalysisOptions
 from pie.identify import identify
 from pie.analysis.summary import vote_lists
-from pie.memo import Memo, dumps, key_of
+from pie.memo import PLOTS, Memo, dumps, key_of
 from pie.parallel import Ready, in_order
+from pie.reporting.outputs import _setup_frames
 from pie.reporting.tables import write_table
 from test_bad_runs import write_run
 
@@ -163,3 +164,17 @@ def test_one_more_population_analyses_only_its_pair(sweep, tmp_path, monkeypatch
     assert analysed == ["_analysed"] and sorted(after.summary["sparsity"]) == [0.0, 0.5, 0.7, 0.9]
     identify([str(sweep)], tmp_path / "fresh", min_seeds=3, with_texts=False, cache_dir=tmp_path / "other")
     assert _tables(tmp_path / "after") == _tables(tmp_path / "fresh")
+
+
+def test_a_setups_plot_rows_and_keys_do_not_depend_on_other_setups():
+    """A row added to one setup leaves another setup's plot frames, and so the memo keys of its
+    plots, as they were (its rows are indexed from 0); the PIE table is not among them."""
+    table = pd.DataFrame({"dataset": ["a", "b"], "model": ["m", "m"], "value": [1.0, 2.0]})
+    grown = pd.concat([table.iloc[:1], pd.DataFrame({"dataset": ["a"], "model": ["m"], "value": [3.0]}), table.iloc[1:]],
+                      ignore_index=True)
+    before, after = (_setup_frames({"summary": frame, "pies": frame}, "b", "m") for frame in (table, grown))
+    assert list(before) == ["summary"] and list(before["summary"].index) == [0]
+    pd.testing.assert_frame_equal(before["summary"], after["summary"])
+    assert key_of(PLOTS, before["summary"]) == key_of(PLOTS, after["summary"])
+    first = [_setup_frames({"summary": frame}, "a", "m")["summary"] for frame in (table, grown)]
+    assert key_of(PLOTS, first[0]) != key_of(PLOTS, first[1])  # the setup that grew is drawn again
