@@ -133,10 +133,11 @@ class RunArrays:
         with atomic_path(self._entry(run, name, record)) as tmp, open(tmp, "wb") as handle:
             np.save(handle, table)
         ids_file = self._ids_file(record)
-        with atomic_path(ids_file) as tmp:
-            pq.write_table(pa.table({"example_id": predictions.ids}), tmp)
-        with self._lock:
-            self._ids.pop(record.ids_sha256 or record.sha256, None)
+        if not ids_file.exists():  # written once per ids hash (every run of a split shares it), not once per file
+            with atomic_path(ids_file) as tmp:
+                pq.write_table(pa.table({"example_id": predictions.ids}), tmp)
+            with self._lock:
+                self._ids.pop(record.ids_sha256 or record.sha256, None)
 
     def _table(self, run: Run, name: str, record: PredictionRecord) -> np.ndarray:
         """A run's cached entry; one that is missing, unreadable or of another shape (a damaged
@@ -162,6 +163,7 @@ class RunArrays:
             if len(ids) != record.rows or (record.ids_sha256 and ids_sha256(ids) != record.ids_sha256):
                 raise ValueError("damaged")
         except (OSError, ValueError, pa.ArrowException):
+            self._ids_file(record).unlink(missing_ok=True)  # damaged: written again from the prediction file
             self._derive(run, name, *locate(run, name))
             ids = pq.read_table(self._ids_file(record)).column("example_id").combine_chunks()
         with self._lock:
