@@ -89,7 +89,7 @@ def write_outputs(tables: dict[str, pd.DataFrame], setups: dict[tuple[str, str],
     `conventions` are the analyses' (stated in summary.md and report.html); `wandb`, when given,
     is the W&B run's config (identify_pies' options); `split` the split analysed. The plots are
     drawn in `workers` processes and, with `cache`, kept under `cache_dir` and reused while their
-    rows stay the same (pie.analysis.memo)."""
+    rows stay the same (pie.memo)."""
     paths = {"excluded_runs_csv": write_table(excluded, out / "excluded_runs.csv")}
     # The plots first: their worker processes are forked before this function starts a thread.
     figures = _figures(tables, setups, out / "plots", Memo(cache_dir or Path(".cache/pie"), "plots", PLOTS, cache, ".png"), workers)
@@ -98,7 +98,7 @@ def write_outputs(tables: dict[str, pd.DataFrame], setups: dict[tuple[str, str],
         for name, frame in tables.items():
             if name != "pies":
                 paths[f"{name}_csv"] = write_table(frame, out / f"{name}.csv")
-            paths[name] = None if name == "pies" else write_table(frame, out / f"{name}.parquet")  # pies: in its place
+                paths[name] = write_table(frame, out / f"{name}.parquet")
         if pies is not None:
             paths["pies"] = pies.result()
     paths["summary_md"] = write_text(summary_markdown(tables["summary"], conventions.describe(), tables.get("recovery"), split),

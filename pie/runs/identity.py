@@ -40,8 +40,8 @@ def _without_added_defaults(config: Mapping) -> dict:
             if not isinstance(child, dict):
                 node = None
                 break
-            copied = node[key] = dict(child)
-            node = copied
+            node[key] = dict(child)
+            node = node[key]
         if node is not None and last in node and node[last] == value:
             del node[last]
     return config
