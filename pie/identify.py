@@ -224,7 +224,10 @@ def identify(
                 pair, test_order = SplitArrays.aligned(*read.pair(dense_key, pruned_key, test), dense.labels)
                 if test_order not in dense_tests:  # the dense side of the pair analyses, once per model order
                     dense_tests[test_order] = DenseTest.of(task, pair)
-                inputs = PairInputs(task, pair, dense.example_ids, *texts, train, bins, dense_trains.get(order),
+                # The dense logits and decisions reach the worker in DenseTest / DenseTrain, not again
+                # with each pair (16 MB less to pickle per pair at the paper's shape).
+                inputs = PairInputs(task, pair.without("dense", "dense_decisions"), dense.example_ids, *texts,
+                                    train and train.without("dense_decisions"), bins, dense_trains.get(order),
                                     dense_tests[test_order])
                 read.drop(pruned_key, test, "train_final")
                 yield ("pair", pruned_key), (key, _analysed, _identity(pruned_key), inputs, rngs[0], options, rngs[1])

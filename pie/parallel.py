@@ -42,7 +42,7 @@ def in_order(items: Iterable[tuple[Tag, tuple | Ready]], compute: Callable, work
             yield tag, job.value if isinstance(job, Ready) else compute(*job)
         return
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method), initializer=_one_blas_thread) as pool:
         pending: deque[tuple[Tag, Future | Ready]] = deque()
         for tag, job in items:
             pending.append((tag, job if isinstance(job, Ready) else pool.submit(_pickled, compute, *job)))
@@ -50,6 +50,17 @@ def in_order(items: Iterable[tuple[Tag, tuple | Ready]], compute: Callable, work
                 yield _result(*pending.popleft())
         while pending:
             yield _result(*pending.popleft())
+
+
+def _one_blas_thread() -> None:
+    """A worker's BLAS (NumPy's matrix products) runs on one thread: the workers are the
+    parallelism, and BLAS threads on top of them oversubscribe the CPUs and spin while they wait
+    (one model's 41 pairs with 2 workers on 2 CPUs: 60 s of CPU and 31 s wall with OpenBLAS's
+    default threads, 43 s and 23 s with one). The analyses' matrix products are sums of small
+    integers, exact in any order, so their numbers do not depend on the thread count."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1, user_api="blas")
 
 
 def _pickled(compute: Callable, *job) -> bytes:

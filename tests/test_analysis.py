@@ -502,3 +502,31 @@ def test_generalisation_gap_is_train_minus_test_loss_per_model():
     assert gap["pruned_train_loss"] == pytest.approx((math.log(2) + math.log(4)) / 2)
     assert gap["pruned_gap_mean"] == pytest.approx(np.mean(gaps)) and gap["pruned_gap_std"] == pytest.approx(np.std(gaps, ddof=1))
     assert math.isnan(generalisation_gap(SINGLE_LABEL, train[:1], np.array([0]), test[:1], np.array([0]), "dense")["dense_gap_std"])
+
+
+def test_a_pair_analysed_from_its_dense_side_precomputed_gives_the_same_numbers():
+    """identify_pies sends a worker each dense population's DenseTest / DenseTrain once made, and
+    the pair's arrays without the dense logits and decisions they replace: the same analyses."""
+    from pie.analysis.options import AnalysisOptions
+    from pie.analysis.pair import DenseTest, DenseTrain, PairInputs, SplitArrays, analyse_pair, el2n_bins
+    from pie.pies.task import SINGLE_LABEL as task
+
+    rng = np.random.default_rng(4)
+    labels, train_labels = rng.integers(0, 3, 30), rng.integers(0, 3, 60)
+    dense, pruned = rng.normal(size=(6, 30, 3)).astype(np.float32), rng.normal(size=(6, 30, 3)).astype(np.float32)
+    train_dense, train_pruned = (rng.normal(size=(6, 60, 3)).astype(np.float32) for _ in range(2))
+    test = SplitArrays(dense, pruned, labels, shared_seeds=6, classes=3)
+    train = SplitArrays(None, None, train_labels, shared_seeds=6, classes=3,
+                        **{f"{side}_{what}": getattr(task, method)(logits, *extra) for side, logits in (("dense", train_dense), ("pruned", train_pruned))
+                           for what, method, extra in (("decisions", "decide", ()), ("losses", "ratio_losses", (train_labels,)))})
+    bins = el2n_bins(task.el2n_norms(train_dense, train_labels), 4)
+    ids = np.array([f"e{i}" for i in range(30)], dtype=object)
+    options = AnalysisOptions(n_boot=40, overlap_repeats=3, noise_repeats=20)
+    plain = analyse_pair(PairInputs(task, test, ids, train=train, train_bins=bins, n_bins=4), np.random.default_rng(0), options)
+    sent = analyse_pair(PairInputs(task, test.without("dense", "dense_decisions"), ids, train=train.without("dense_decisions"),
+                                   train_bins=bins, dense_train=DenseTrain.of(task, train), dense_test=DenseTest.of(task, test), n_bins=4),
+                        np.random.default_rng(0), options)
+    assert pd.Series(sent.summary).equals(pd.Series(plain.summary))
+    for name in ("pies", "classes", "class_change", "overlap", "influence", "generalisation_gap"):
+        pd.testing.assert_frame_equal(getattr(sent, name), getattr(plain, name), check_exact=True)
+    assert len(plain.influence) == 4 and len(plain.generalisation_gap) == 1

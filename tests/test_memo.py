@@ -115,6 +115,17 @@ def test_results_come_in_submission_order(workers):
         list(in_order(iter([("a", (2,)), ("b", (-1,))]), _square, workers))
 
 
+def _blas_threads() -> int:
+    from threadpoolctl import threadpool_info
+
+    return max((pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"), default=1)
+
+
+def test_worker_processes_run_blas_on_one_thread():
+    """The workers are the parallelism: BLAS threads on top of them would oversubscribe the CPUs."""
+    assert [threads for _, threads in in_order(iter([("a", ()), ("b", ()), ("c", ())]), _blas_threads, 2)] == [1, 1, 1]
+
+
 @pytest.fixture
 def sweep(tmp_path):
     for method, sparsity in [("dense", 0.0), ("imp", 0.5), ("imp", 0.9)]:

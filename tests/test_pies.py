@@ -325,3 +325,15 @@ def test_top_classes_and_argmax_match_numpy(classes, kind):
             assert np.array_equal(labels, expected) and np.array_equal(counts, at_top)
         assert argmax_last(layout).dtype == np.int64 and np.array_equal(argmax_last(layout), first)
         assert np.array_equal(argmax_last(layout, highest=True), last)
+
+
+def test_votes_count_the_models_deciding_each_class():
+    """task.votes: the indicators summed over the models, by hand (single-label counts class by class)."""
+    from pie.pies.task import MULTI_LABEL, SINGLE_LABEL
+
+    decisions = np.array([[0, 2, 1], [0, 1, 1], [2, 2, 1]])
+    expected = np.array([[2, 0, 1], [0, 1, 2], [0, 3, 0]])
+    assert SINGLE_LABEL.votes(decisions, 3).tolist() == expected.tolist() and SINGLE_LABEL.votes(decisions, 3).dtype == np.int64
+    assert np.array_equal(SINGLE_LABEL.votes(decisions, 3), SINGLE_LABEL.indicators(decisions, 3).sum(axis=0, dtype=np.int64))
+    multi = np.array([[[1, 0], [1, 1]], [[0, 0], [1, 0]]], dtype=bool)
+    assert MULTI_LABEL.votes(multi, 2).tolist() == [[1, 0], [2, 1]]

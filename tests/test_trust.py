@@ -183,10 +183,62 @@ def test_degenerate_multi_label_models():
 
 @pytest.mark.parametrize("classes", [2, 3, 7, 8, 54])
 def test_taxicab_is_the_same_for_votes_in_any_memory_layout(classes):
-    """Votes of seed draws lie class by class in memory (pie.analysis.stability.votes_of_draws);
+    """Votes of seed draws lie class by class in memory (pie.analysis.overlap.votes_of_draws);
     their taxicab scores equal those of the same votes laid out example by example, bit for bit."""
     rng = np.random.default_rng(classes)
     dense, pruned = (rng.integers(0, 16, size=(7, 300, classes)).astype(np.float32) for _ in range(2))
     by_class = [np.moveaxis(np.ascontiguousarray(np.moveaxis(v, -1, 0)), 0, -1) for v in (dense, pruned)]
     expected = np.abs(dense / 15 - pruned / 15).sum(axis=-1)
     assert np.array_equal(taxicab(*by_class, 15, 15), expected) and np.array_equal(taxicab(dense, pruned, 15, 15), expected)
+
+
+# ---------------------------------------------------------------------------------------------
+# the same numbers however the work is cut up (pie.analysis.noise, resampling)
+
+
+@pytest.mark.parametrize("task, tie", [(SINGLE_LABEL, "lowest"), (SINGLE_LABEL, "exclude"), (MULTI_LABEL, "lowest")])
+def test_seed_draws_and_excess_do_not_depend_on_how_many_draws_are_compared_at_once(monkeypatch, task, tie):
+    """The draws are compared CHUNK at a time; any chunk gives the same verdicts and distances,
+    and the excess's resample counts (one bincount) equal one bincount per resample."""
+    import pie.analysis.noise as noise
+
+    rng = np.random.default_rng(5)
+    if task is SINGLE_LABEL:
+        dense, pruned = indicators(rng.integers(0, 3, (12, 40)), 3), indicators(rng.integers(0, 3, (6, 40)), 3)
+    else:
+        dense, pruned = rng.integers(0, 2, (12, 40, 4)).astype(np.int8), rng.integers(0, 2, (6, 40, 4)).astype(np.int8)
+    found = {}
+    for chunk in (1, 7, 1000):
+        monkeypatch.setattr(noise, "CHUNK", chunk)
+        draws = seed_draws(task, dense, pruned, np.random.default_rng(0), repeats=23, tie=tie, paired=6)
+        found[chunk] = (draws, excess(draws, np.random.default_rng(1), n_boot=30))
+    first = found[1]
+    for draws, summary in found.values():
+        assert summary == first[1]
+        for name in ("pair", "null", "pair_considered", "null_considered"):
+            assert np.array_equal(getattr(draws, name), getattr(first[0], name))
+        assert (draws.pair_taxicab, draws.null_taxicab) == (first[0].pair_taxicab, first[0].null_taxicab)
+    resampled = rng.integers(0, 40, (5, 40))
+    assert np.array_equal(noise._counts(resampled, 40), np.stack([np.bincount(row, minlength=40) for row in resampled]))
+
+
+def test_bootstrap_intervals_do_not_depend_on_how_many_resamples_are_gathered_at_once(monkeypatch):
+    """A5/A6/% PIE intervals gather a few resamples at a time (rows_at_once); one at a time, or all
+    at once, gives the same numbers."""
+    import pandas as pd
+
+    import pie.analysis.resampling as resampling
+    from pie.analysis.overlap import bootstrap_percent
+    from pie.analysis.text import text_ratios
+
+    rng = np.random.default_rng(2)
+    measures = pd.DataFrame(rng.random((57, 3)), columns=["a", "b", "c"])
+    subset, considered = rng.random(57) < 0.3, rng.random(57) < 0.9
+    found = []
+    for elements in (1, 100, 1 << 22):
+        monkeypatch.setattr(resampling, "GATHER_ELEMENTS", elements)
+        found.append((text_ratios(measures, subset, np.random.default_rng(0), n_boot=50),
+                      bootstrap_percent(subset & considered, considered, np.random.default_rng(0), n_boot=50)))
+    for text, percent in found[1:]:
+        pd.testing.assert_frame_equal(text, found[0][0], check_exact=True)
+        assert percent == found[0][1]

@@ -56,21 +56,22 @@ def _over_pairs(values: np.ndarray) -> np.ndarray:
         return np.nanmean(values, axis=0)
 
 
-def _per_bin_sem(values: np.ndarray, bins: np.ndarray, n_bins: int) -> np.ndarray:
+def _per_bin_sem(values: np.ndarray, means: np.ndarray, bins: np.ndarray, n_bins: int) -> np.ndarray:
     """Per bin: the standard error (ddof=1) of the per-example values [P, N] averaged over the
-    model pairs, across the bin's examples (pie's error bars); NaN below two examples."""
-    values = _over_pairs(values)
+    model pairs (`means`, _over_pairs(values)), across the bin's examples (pie's error bars); NaN
+    below two examples."""
     counts = _bin_counts(bins, n_bins)
-    deviations = (values - _bin_means(values, bins, n_bins)[bins - 1]) ** 2
+    deviations = (means - _bin_means(means, bins, n_bins)[bins - 1]) ** 2
     squares = np.bincount(bins, weights=deviations, minlength=n_bins + 1)[1:]
     sem = np.full(n_bins, np.nan)
     np.divide(np.sqrt(squares), np.sqrt(counts * (counts - 1.0)), out=sem, where=counts > 1)
     return sem
 
 
-def _per_bin_model_spread(values: np.ndarray, bins: np.ndarray, n_bins: int) -> np.ndarray:
+def _per_bin_model_spread(values: np.ndarray, means: np.ndarray, bins: np.ndarray, n_bins: int) -> np.ndarray:
     """Per bin: the mean over its examples of the standard deviation (ddof=0) of the values [P, N]
-    across model pairs, divided by √(examples in the bin) (the reference's error bars)."""
+    across model pairs, divided by √(examples in the bin) (the reference's error bars; `means`
+    unused)."""
     spread = np.nanstd(values, axis=0)
     counts = _bin_counts(bins, n_bins)
     error = np.full(n_bins, np.nan)
@@ -100,10 +101,10 @@ def loss_ratio_from_losses(dense_losses: np.ndarray, pruned_losses: np.ndarray, 
     averaged over model pairs; examples without a defined ratio left out) and its error bar
     (ERROR_BARS: "sem" or "model_std", the analysis conventions' choice)."""
     ratios = loss_ratios(dense_losses, pruned_losses)
-    bins = np.asarray(bins)
     defined = ~np.isnan(_over_pairs(ratios))
-    ratios, kept = ratios[:, defined], bins[defined]
+    ratios, kept = ratios[:, defined], np.asarray(bins)[defined]
+    means = _over_pairs(ratios)  # of the defined examples' own array (NumPy's sums over the pairs may round otherwise on a narrower copy)
     return pd.DataFrame({
         "bin": np.arange(1, n_bins + 1), "examples": _bin_counts(kept, n_bins),
-        "mean": _bin_means(_over_pairs(ratios), kept, n_bins), "sem": ERROR_BARS[error_bars](ratios, kept, n_bins),
+        "mean": _bin_means(means, kept, n_bins), "sem": ERROR_BARS[error_bars](ratios, means, kept, n_bins),
     })

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pie.analysis.resampling import index_draws
+from pie.analysis.resampling import index_draws, rows_at_once
 from pie.pies.task import Task
 
 # Population sizes tried by default: those up to half the smaller population, plus that half.
@@ -84,12 +84,13 @@ def overlap_from_indicators(dense: np.ndarray, pruned: np.ndarray, is_pie, sizes
     decisions) and `is_pie(dense_votes, pruned_votes, m) -> bool[R, N]` on the votes [R, N, C] of
     R drawn populations of m models each."""
     rng = _require_rng(rng)
-    rows = []
+    rows, by_class = [], (models_by_class(dense), models_by_class(pruned))
     for m in _sizes(sizes, min(len(dense), len(pruned))):
         disjoint = 2 * m <= len(dense) and 2 * m <= len(pruned)
         draws = [(_two_draws(len(dense), m, disjoint, rng), _two_draws(len(pruned), m, disjoint, rng)) for _ in range(n_repeats)]
         pie_sets = [
-            is_pie(votes_of_draws(dense, [d[0][k] for d in draws]), votes_of_draws(pruned, [d[1][k] for d in draws]), m)
+            is_pie(votes_of_draws(dense, [d[0][k] for d in draws], by_class[0]),
+                   votes_of_draws(pruned, [d[1][k] for d in draws], by_class[1]), m)
             for k in (0, 1)
         ]
         scores = [jaccard(a, b) for a, b in zip(*pie_sets)]
@@ -105,18 +106,25 @@ def overlap_from_indicators(dense: np.ndarray, pruned: np.ndarray, is_pie, sizes
     return pd.DataFrame(rows, columns=["m", "disjoint", "repeats", "jaccard_mean", "jaccard_std"])
 
 
-def votes_of_draws(one_hot: np.ndarray, draws) -> np.ndarray:
+def models_by_class(one_hot: np.ndarray) -> np.ndarray:
+    """float32[M, C * N]: each model's 0/1 outputs [M, N, C] with the classes as the slower axis,
+    the matrix votes_of_draws multiplies (made once where a population's draws are voted in parts)."""
+    return np.moveaxis(one_hot, -1, 1).astype(np.float32).reshape(len(one_hot), -1)
+
+
+def votes_of_draws(one_hot: np.ndarray, draws, by_class: np.ndarray | None = None) -> np.ndarray:
     """[len(draws), N, C] votes of the populations made of each draw's models (indices may repeat).
 
-    A matrix product of model multiplicities with the one-hot predictions: exact small integers
-    in float32, and far cheaper than gathering the draws' one-hot arrays. The result is a view
-    whose classes are the slowest axis in memory, so each class's votes are one contiguous block
-    (the per-class passes of the modal labels read them at full speed)."""
+    A matrix product of model multiplicities with the one-hot predictions (`by_class`:
+    models_by_class(one_hot), when the caller has it already): exact small integers in float32,
+    and far cheaper than gathering the draws' one-hot arrays. The result is a view whose classes
+    are the slowest axis in memory, so each class's votes are one contiguous block (the per-class
+    passes of the modal labels read them at full speed)."""
     n_models, classes = len(one_hot), one_hot.shape[-1]
     counts = np.zeros((len(draws), n_models), dtype=np.float32)
     for row, models in enumerate(draws):
         np.add.at(counts[row], np.asarray(models), 1)
-    by_class = np.moveaxis(one_hot, -1, 1).astype(np.float32).reshape(n_models, -1)  # [M, C * N]
+    by_class = models_by_class(one_hot) if by_class is None else by_class
     return np.moveaxis((counts @ by_class).reshape(len(draws), classes, -1), 1, -1)
 
 
@@ -132,8 +140,9 @@ def bootstrap_percent(is_pie: np.ndarray, considered: np.ndarray, rng: np.random
     """
     rng = _require_rng(rng)
     is_pie, considered = np.asarray(is_pie, dtype=np.int32), np.asarray(considered, dtype=np.int32)
-    percents = [100.0 * is_pie[draws].sum(1) / np.maximum(considered[draws].sum(1), 1)
-                for draws in index_draws(len(is_pie), n_boot, rng)]
+    step = rows_at_once(len(is_pie))
+    percents = [100.0 * is_pie[rows].sum(1) / np.maximum(considered[rows].sum(1), 1)
+                for draws in index_draws(len(is_pie), n_boot, rng) for rows in np.split(draws, range(step, len(draws), step))]
     low, high = np.percentile(np.concatenate(percents), [50 * (1 - level), 50 * (1 + level)])
     total = int(considered.sum())
     return {"percent": 100.0 * is_pie.sum() / total if total else float("nan"), "low": float(low), "high": float(high)}

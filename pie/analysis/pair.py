@@ -7,6 +7,7 @@ bundle is testable on hand-made populations.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -76,6 +77,11 @@ class SplitArrays:
         logits = getattr(self, side)
         return task.loss(logits, self.labels) if logits is not None else task.loss_of_ratio_losses(self.losses(task, side))
 
+    def without(self, *fields: str) -> "SplitArrays":
+        """These arrays without some of them (None): those the pair analyses take from DenseTest
+        and DenseTrain instead, so they are not sent to a worker process again with every pair."""
+        return dataclasses.replace(self, **dict.fromkeys(fields))
+
     @classmethod
     def aligned(cls, dense, pruned, labels) -> tuple["SplitArrays", tuple[int, ...]]:
         """Two populations (each with `seeds`, `thresholds`, `classes` and the arrays it read of
@@ -116,24 +122,26 @@ class DenseTrain:
     @classmethod
     def of(cls, task: Task, train: SplitArrays) -> "DenseTrain":
         decisions = train.decisions(task, "dense")
-        votes = task.indicators(decisions, train.num_classes).sum(axis=0, dtype=np.int64)
+        votes = task.votes(decisions, train.num_classes)
         return cls(losses=train.losses(task, "dense"), votes=votes, models=len(decisions))
 
 
 @dataclass(frozen=True)
 class DenseTest:
     """What the pair analyses need of the dense population on the test split, computed once per
-    population and model order: per-model decisions, their 0/1 indicators and the dense-vs-dense
-    agreement baselines."""
+    population and model order: per-model decisions, their 0/1 indicators, the dense-vs-dense
+    agreement baselines and the per-model losses [Md, N] (the generalisation gap)."""
 
     decisions: np.ndarray
     indicators: np.ndarray
     baselines: DenseBaselines
+    losses: np.ndarray
 
     @classmethod
     def of(cls, task: Task, test: SplitArrays) -> "DenseTest":
         decisions = test.decisions(task, "dense")
-        return cls(decisions, task.indicators(decisions, test.num_classes), DenseBaselines.of(task, test.dense, decisions))
+        return cls(decisions, task.indicators(decisions, test.num_classes), DenseBaselines.of(task, test.dense, decisions),
+                   test.model_losses(task, "dense"))
 
 
 @dataclass(frozen=True)
@@ -184,7 +192,7 @@ def _influence(inputs: PairInputs, tie: str) -> pd.DataFrame:
     task, train = inputs.task, inputs.train
     dense = inputs.dense_train or DenseTrain.of(task, train)
     pruned = train.decisions(task, "pruned")
-    pruned_votes = task.indicators(pruned, train.num_classes).sum(axis=0, dtype=np.int64)
+    pruned_votes = task.votes(pruned, train.num_classes)
     train_pies = task.is_pie(dense.votes, pruned_votes, dense.models, len(pruned), tie)
     share = per_bin_share(inputs.train_bins, train_pies, inputs.n_bins)
     ratio = loss_ratio_from_losses(dense.losses, train.losses(task, "pruned"), inputs.train_bins, inputs.n_bins,
@@ -259,7 +267,7 @@ def analyse_pair(inputs: PairInputs, rng: np.random.Generator, options: Analysis
     if inputs.train is not None:
         train = inputs.train
         analyses.generalisation_gap = pd.DataFrame([{
-            **gap_of_losses(train.model_losses(task, "dense"), test.model_losses(task, "dense"), "dense"),
+            **gap_of_losses(train.model_losses(task, "dense"), dense_test.losses, "dense"),
             **gap_of_losses(train.model_losses(task, "pruned"), test.model_losses(task, "pruned"), "pruned")}])
     if inputs.texts is not None:
         analyses.examples = pie_examples(

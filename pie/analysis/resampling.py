@@ -8,6 +8,13 @@ from collections.abc import Iterator
 import numpy as np
 
 CHUNK_ELEMENTS = 1 << 22
+GATHER_ELEMENTS = 1 << 16
+
+
+def rows_at_once(n: int) -> int:
+    """How many resamples of n positions to gather at once: about GATHER_ELEMENTS values, which
+    stay in the CPU's cache (a resample's sums are its own, so the numbers do not change)."""
+    return max(1, GATHER_ELEMENTS // n)
 
 
 def index_draws(n: int, n_boot: int, rng: np.random.Generator) -> Iterator[np.ndarray]:

@@ -13,7 +13,7 @@ from pie.pies.task import Task
 
 def dense_row(task: Task, decisions: np.ndarray, labels: np.ndarray, num_classes: int, tie: str) -> dict:
     """A dense population on its own, from its per-model decisions."""
-    votes = task.indicators(decisions, num_classes).sum(axis=0, dtype=np.int64)
+    votes = task.votes(decisions, num_classes)
     decision, tied = task.population_decision(votes, len(decisions), tie)
     return {
         **task.population_stats(decisions, labels),
