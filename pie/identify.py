@@ -10,7 +10,6 @@ before anything is computed.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import logging
 import os
@@ -33,7 +32,7 @@ from pie.pies.conventions import conventions_named
 from pie.reporting.outputs import write_outputs
 from pie.errors import ConfigError
 from pie.memo import Memo
-from pie.parallel import Ready, in_order
+from pie.parallel import Ready, in_order, shared
 from pie.runs.derived import RunArrays
 from pie.runs.discovery import NoRuns, discover
 from pie.runs.manifest import PopulationKey
@@ -74,6 +73,50 @@ def _analysed(identity: dict, *arguments) -> PairAnalyses:
         if len(getattr(result, name)):
             setattr(result, name, getattr(result, name).assign(**identity))
     return result
+
+
+class _PairSource:
+    """Reads and assembles a pair's inputs where the pair is analysed: in a worker process, which
+    inherits this object through fork (pie.parallel), so that a job carries population keys
+    rather than arrays (60-90 MB a pair at the paper's shape, pickled through a pipe). A
+    process makes the dense population's side its pairs share once, and keeps it until a pair
+    of another dense population comes."""
+
+    def __init__(self, read: PopulationReader, chosen, test: str):
+        self.read, self.chosen, self.test = read, chosen, test
+        self.dense_key, self.dense_side = None, None
+
+    def _dense(self, dense_key: PopulationKey) -> tuple:
+        """(dense population, task, EL2N bins of the training examples (A5), DenseTrain and
+        DenseTest by model order)."""
+        if dense_key != self.dense_key:
+            read = self.read
+            if self.dense_key is not None:
+                read.drop(self.dense_key, self.test, "train_final")
+            dense = read(dense_key, self.test)
+            first = read.optional(read, dense_key, "train_epoch1")
+            read.drop(dense_key, "train_epoch1")
+            self.dense_key = dense_key
+            self.dense_side = dense, dense.task.using(self.chosen), first and el2n_bins(first.el2n), {}, {}
+        return self.dense_side
+
+    def inputs(self, dense_key: PopulationKey, pruned_key: PopulationKey, texts: tuple) -> PairInputs:
+        read, test = self.read, self.test
+        dense, task, bins, dense_trains, dense_tests = self._dense(dense_key)
+        logged = bins is not None and read.optional(read.pair, dense_key, pruned_key, "train_final")
+        train, order = SplitArrays.aligned(*logged, logged[0].labels) if logged else (None, None)
+        if train is not None and order not in dense_trains:  # the dense side of A5, once per model order
+            dense_trains[order] = DenseTrain.of(task, train)
+        pair, test_order = SplitArrays.aligned(*read.pair(dense_key, pruned_key, test), dense.labels)
+        if test_order not in dense_tests:  # the dense side of the pair analyses, once per model order
+            dense_tests[test_order] = DenseTest.of(task, pair)
+        read.drop(pruned_key, test, "train_final")
+        return PairInputs(task, pair, dense.example_ids, *texts, train, bins, dense_trains.get(order), dense_tests[test_order])
+
+
+def _pair_analysed(identity: dict, dense_key: PopulationKey, pruned_key: PopulationKey, texts: tuple, *arguments) -> PairAnalyses:
+    """_analysed on the pair's inputs as the running in_order call's _PairSource reads them."""
+    return _analysed(identity, shared().inputs(dense_key, pruned_key, texts), *arguments)
 
 
 def _fields(split: str) -> dict[str, tuple[str, ...]]:
@@ -184,28 +227,20 @@ def identify(
     def jobs():
         """In order: each dense population's summary row, then its pairs' analyses; from the memo
         where the same inputs (the same prediction files, by checksum) were analysed before with
-        the same options and code, without reading any array; else a job for a worker."""
+        the same options and code, without reading any array; else a job for a worker, which
+        reads the pair's arrays itself (_PairSource)."""
         test = f"{split}_final"
         for dense_key, pruned_keys in sorted(by_dense.items()):
             manifest = populations[dense_key][0].manifest
             text_source = manifest.config["dataset"], manifest.dataset.fingerprint, split
             texts = memo.computed(dataset_texts, *text_source, cache_dir) if with_texts else (None, (), None)
             setups[(dense_key.dataset, dense_key.model)] = texts[1]
-
-            @functools.cache
-            def dense_side(dense_key=dense_key):
-                """The dense population's arrays the pairs share, read at the first pair not in the memo."""
-                dense = read(dense_key, test)
-                first = read.optional(read, dense_key, "train_epoch1")  # EL2N bins of the training examples (A5)
-                read.drop(dense_key, "train_epoch1")
-                return dense, dense.task.using(chosen), first and el2n_bins(first.el2n), {}, {}
-
             key = memo.key(dense_summary, read.identity(dense_key, test), chosen, options.tie, options.degenerate_share)
             row = memo.get(key)
             if row is None:
-                dense, task = dense_side()[:2]
-                row = memo.stored(key, dense_summary, task, dense.logits, dense.labels, dense.thresholds, options.tie,
-                                  options.degenerate_share)
+                dense = read(dense_key, test)
+                row = memo.stored(key, dense_summary, dense.task.using(chosen), dense.logits, dense.labels, dense.thresholds,
+                                  options.tie, options.degenerate_share)
             yield ("dense", dense_key), Ready(row)
             for pruned_key in pruned_keys:
                 rngs = pair_rng(seed, 0, dense_key, pruned_key), pair_rng(seed, 1, dense_key, pruned_key)
@@ -216,23 +251,10 @@ def identify(
                 if result is not None:
                     yield ("pair", pruned_key), Ready(result)
                     continue
-                dense, task, bins, dense_trains, dense_tests = dense_side()
-                logged = bins is not None and read.optional(read.pair, dense_key, pruned_key, "train_final")
-                train, order = SplitArrays.aligned(*logged, logged[0].labels) if logged else (None, None)
-                if train is not None and order not in dense_trains:  # the dense side of A5, once per model order
-                    dense_trains[order] = DenseTrain.of(task, train)
-                pair, test_order = SplitArrays.aligned(*read.pair(dense_key, pruned_key, test), dense.labels)
-                if test_order not in dense_tests:  # the dense side of the pair analyses, once per model order
-                    dense_tests[test_order] = DenseTest.of(task, pair)
-                # The dense logits and decisions reach the worker in DenseTest / DenseTrain, not again
-                # with each pair (16 MB less to pickle per pair at the paper's shape).
-                inputs = PairInputs(task, pair.without("dense", "dense_decisions"), dense.example_ids, *texts,
-                                    train and train.without("dense_decisions"), bins, dense_trains.get(order),
-                                    dense_tests[test_order])
-                read.drop(pruned_key, test, "train_final")
-                yield ("pair", pruned_key), (key, _analysed, _identity(pruned_key), inputs, rngs[0], options, rngs[1])
+                yield ("pair", pruned_key), (key, _pair_analysed, _identity(pruned_key), dense_key, pruned_key, texts, rngs[0],
+                                             options, rngs[1])
 
-    for (kind, key), result in in_order(jobs(), memo.stored, workers):
+    for (kind, key), result in in_order(jobs(), memo.stored, workers, shared=_PairSource(read, chosen, f"{split}_final")):
         if kind == "dense":  # a dense population's own row
             rows["summary"].append({**_identity(key), **result})
             continue

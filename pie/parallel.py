@@ -32,17 +32,26 @@ class Ready:
     value: object
 
 
-def in_order(items: Iterable[tuple[Tag, tuple | Ready]], compute: Callable, workers: int = 1) -> Iterator[tuple[Tag, object]]:
+def in_order(items: Iterable[tuple[Tag, tuple | Ready]], compute: Callable, workers: int = 1,
+             shared: object = None) -> Iterator[tuple[Tag, object]]:
     """(tag, compute(*job)) for each (tag, job) of `items`, in their order; a job that is Ready
     yields its value in its place. With workers > 1 the jobs run
     in that many forked processes, at most 2 x workers submitted ahead, so the caller's memory
-    holds a bounded number of jobs; `items` is consumed lazily."""
+    holds a bounded number of jobs; `items` is consumed lazily. `shared` is what every job may
+    read through `shared()` (e.g. a reader of the arrays it needs, so that jobs stay small): a
+    forked worker inherits it as it is when the worker starts, without copying it through a pipe."""
+    global _shared
     if workers <= 1:
-        for tag, job in items:
-            yield tag, job.value if isinstance(job, Ready) else compute(*job)
+        before, _shared = _shared, shared
+        try:
+            for tag, job in items:
+                yield tag, job.value if isinstance(job, Ready) else compute(*job)
+        finally:
+            _shared = before
         return
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method), initializer=_one_blas_thread) as pool:
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method), initializer=_start_worker,
+                             initargs=(shared,)) as pool:
         pending: deque[tuple[Tag, Future | Ready]] = deque()
         for tag, job in items:
             pending.append((tag, job if isinstance(job, Ready) else pool.submit(_pickled, compute, *job)))
@@ -52,14 +61,25 @@ def in_order(items: Iterable[tuple[Tag, tuple | Ready]], compute: Callable, work
             yield _result(*pending.popleft())
 
 
-def _one_blas_thread() -> None:
-    """A worker's BLAS (NumPy's matrix products) runs on one thread: the workers are the
-    parallelism, and BLAS threads on top of them oversubscribe the CPUs and spin while they wait
-    (one model's 41 pairs with 2 workers on 2 CPUs: 60 s of CPU and 31 s wall with OpenBLAS's
-    default threads, 43 s and 23 s with one). The analyses' matrix products are sums of small
+_shared: object = None
+
+
+def shared() -> object:
+    """The `shared` object of the in_order call whose job is running."""
+    return _shared
+
+
+def _start_worker(value: object) -> None:
+    """A worker's start: its shared object, and BLAS (NumPy's matrix products) on one thread. The
+    workers are the parallelism; BLAS threads on top of them oversubscribe the CPUs and spin while
+    they wait (identify() from Python, one model's 41 pairs with 2 workers on 2 CPUs: 60 s of CPU
+    and 31 s wall with OpenBLAS's default threads, 43 s and 23 s with one; identify_pies.py sets
+    OPENBLAS_NUM_THREADS=1 before NumPy loads). The analyses' matrix products are sums of small
     integers, exact in any order, so their numbers do not depend on the thread count."""
+    global _shared
     from threadpoolctl import threadpool_limits
 
+    _shared = value
     threadpool_limits(1, user_api="blas")
 
 

@@ -505,8 +505,8 @@ def test_generalisation_gap_is_train_minus_test_loss_per_model():
 
 
 def test_a_pair_analysed_from_its_dense_side_precomputed_gives_the_same_numbers():
-    """identify_pies sends a worker each dense population's DenseTest / DenseTrain once made, and
-    the pair's arrays without the dense logits and decisions they replace: the same analyses."""
+    """identify_pies makes each dense population's DenseTest / DenseTrain once per process and
+    hands them to all its pairs: the same analyses as each pair deriving them itself."""
     from pie.analysis.options import AnalysisOptions
     from pie.analysis.pair import DenseTest, DenseTrain, PairInputs, SplitArrays, analyse_pair, el2n_bins
     from pie.pies.task import SINGLE_LABEL as task
@@ -523,8 +523,7 @@ def test_a_pair_analysed_from_its_dense_side_precomputed_gives_the_same_numbers(
     ids = np.array([f"e{i}" for i in range(30)], dtype=object)
     options = AnalysisOptions(n_boot=40, overlap_repeats=3, noise_repeats=20)
     plain = analyse_pair(PairInputs(task, test, ids, train=train, train_bins=bins, n_bins=4), np.random.default_rng(0), options)
-    sent = analyse_pair(PairInputs(task, test.without("dense", "dense_decisions"), ids, train=train.without("dense_decisions"),
-                                   train_bins=bins, dense_train=DenseTrain.of(task, train), dense_test=DenseTest.of(task, test), n_bins=4),
+    sent = analyse_pair(PairInputs(task, test, ids, train=train, train_bins=bins, dense_train=DenseTrain.of(task, train), dense_test=DenseTest.of(task, test), n_bins=4),
                         np.random.default_rng(0), options)
     assert pd.Series(sent.summary).equals(pd.Series(plain.summary))
     for name in ("pies", "classes", "class_change", "overlap", "influence", "generalisation_gap"):

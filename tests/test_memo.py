@@ -172,7 +172,7 @@ def test_one_more_population_analyses_only_its_pair(sweep, tmp_path, monkeypatch
 
     monkeypatch.setattr(Memo, "stored", counted)
     after = identify([str(sweep)], tmp_path / "after", **kwargs)
-    assert analysed == ["_analysed"] and sorted(after.summary["sparsity"]) == [0.0, 0.5, 0.7, 0.9]
+    assert analysed == ["_pair_analysed"] and sorted(after.summary["sparsity"]) == [0.0, 0.5, 0.7, 0.9]
     identify([str(sweep)], tmp_path / "fresh", min_seeds=3, with_texts=False, cache_dir=tmp_path / "other")
     assert _tables(tmp_path / "after") == _tables(tmp_path / "fresh")
 

@@ -7,7 +7,6 @@ bundle is testable on hand-made populations.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -76,11 +75,6 @@ class SplitArrays:
         the ratio losses given (task.loss_of_ratio_losses)."""
         logits = getattr(self, side)
         return task.loss(logits, self.labels) if logits is not None else task.loss_of_ratio_losses(self.losses(task, side))
-
-    def without(self, *fields: str) -> "SplitArrays":
-        """These arrays without some of them (None): those the pair analyses take from DenseTest
-        and DenseTrain instead, so they are not sent to a worker process again with every pair."""
-        return dataclasses.replace(self, **dict.fromkeys(fields))
 
     @classmethod
     def aligned(cls, dense, pruned, labels) -> tuple["SplitArrays", tuple[int, ...]]:
