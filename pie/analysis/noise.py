@@ -114,10 +114,14 @@ def _counts(resampled: np.ndarray, examples: int) -> np.ndarray:
 
 def _shares(pies: np.ndarray, considered: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """[R, k]: each draw's PIE share under each of k bootstrap resamples of the examples (their
-    counts [k, N]; float32 products of small integers are exact, so any summation order gives
-    the same numbers)."""
-    counted = counts @ (pies & considered).astype(np.float32).T
-    return (counted / (counts @ considered.astype(np.float32).T if not considered.all() else counts.sum(axis=1)[:, None])).T
+    counts [k, N]). The products are sums of small integers, exact in float32 in any order, so
+    only the examples that are a PIE (or left out) in some draw need enter them: PIEs are few."""
+    def counted(flags):
+        used = np.flatnonzero(flags.any(axis=0))
+        return counts[:, used] @ flags[:, used].astype(np.float32).T
+
+    total = counts.sum(axis=1)[:, None]
+    return (counted(pies & considered) / (total if considered.all() else total - counted(~considered))).T
 
 
 def excess(draws: SeedDraws, rng: np.random.Generator, n_boot: int = 200, level: float = 0.95) -> dict:
