@@ -189,3 +189,24 @@ def test_a_setups_plot_rows_and_keys_do_not_depend_on_other_setups():
     assert key_of(PLOTS, before["summary"]) == key_of(PLOTS, after["summary"])
     first = [_setup_frames({"summary": frame}, "a", "m")["summary"] for frame in (table, grown)]
     assert key_of(PLOTS, first[0]) != key_of(PLOTS, first[1])  # the setup that grew is drawn again
+
+
+def test_the_pair_source_a_worker_reads_from_survives_a_pickle_round_trip(sweep, tmp_path):
+    """Where worker processes are started by spawn, not fork, in_order pickles its shared object
+    once per worker: the pair source (reader, cache, conventions) then starts with empty caches."""
+    import pickle
+
+    from pie.identify import _PairSource, _fields
+    from pie.pies.conventions import conventions_named
+    from pie.runs.derived import RunArrays
+    from pie.runs.discovery import discover
+    from pie.runs.populations import PopulationReader, group_populations
+
+    populations = group_populations(discover([str(sweep)]).complete, 3)
+    arrays = RunArrays(tmp_path / "cache", _fields("test"))
+    read = PopulationReader(populations, arrays)
+    dense = next(key for key in populations if key.method == "dense")
+    read(dense, "test_final")
+    copy = pickle.loads(pickle.dumps(_PairSource(read, conventions_named("pie"), "test_final")))
+    assert copy.read.loaded == {} and copy.read.arrays._known == {} and copy.read.arrays.root == arrays.root
+    assert np.array_equal(copy.read(dense, "test_final").logits, read(dense, "test_final").logits)

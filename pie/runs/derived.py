@@ -74,6 +74,14 @@ class RunArrays:
         self._known: dict[str, KnownIds] = {}  # ids_sha256 -> ids decoded and checked in this process
         self._lock = threading.Lock()
 
+    def __getstate__(self) -> dict:
+        """A copy for another process (a worker started by spawn, not fork) starts with empty
+        per-process caches and a lock of its own."""
+        return {**self.__dict__, "_ids": {}, "_known": {}, "_lock": None}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state, _lock=threading.Lock())
+
     def _entry(self, run: Run, name: str, record: PredictionRecord) -> Path:
         tau = run.manifest.threshold_value
         decided = {"decisions", "losses"} & set(self.fields[name])  # they follow the conventions (multi-label)

@@ -119,6 +119,10 @@ class PopulationReader:
         self.populations, self.arrays = populations, arrays
         self.loaded: dict[tuple[PopulationKey, str], PopulationLogits] = {}
 
+    def __getstate__(self) -> dict:
+        """A copy for another process (a worker started by spawn, not fork) reads for itself."""
+        return {**self.__dict__, "loaded": {}}
+
     def __call__(self, key: PopulationKey, name: str) -> PopulationLogits:
         if (key, name) not in self.loaded:
             self.loaded[(key, name)] = self.arrays.population(self.populations[key], name)
