@@ -28,7 +28,7 @@ from pie.analysis.pair import (DenseTest, DenseTrain, PairAnalyses, PairInputs, 
 from pie.analysis.recovery import CONTROL, Populations, compare, recovery_parts, recovery_row
 from pie.analysis.tables import PAIR_FRAMES, assemble
 from pie.data.texts import dataset_texts
-from pie.pies.conventions import conventions_named
+from pie.pies.conventions import Conventions, conventions_named
 from pie.reporting.outputs import write_outputs
 from pie.errors import ConfigError
 from pie.memo import Memo
@@ -82,7 +82,7 @@ class _PairSource:
     process makes the dense population's side its pairs share once, and keeps it until a pair
     of another dense population comes."""
 
-    def __init__(self, read: PopulationReader, chosen, test: str):
+    def __init__(self, read: PopulationReader, chosen: Conventions, test: str):
         self.read, self.chosen, self.test = read, chosen, test
         self.dense_key, self.dense_side = None, None
 

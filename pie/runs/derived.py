@@ -58,6 +58,17 @@ def _stamp(path: Path) -> str:
     return f"{os.path.abspath(path)}\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_ino}"
 
 
+# np.load parses each file's header with ast.literal_eval, which Python 3.11 cannot run in two
+# threads at once (CPython gh-106905: "SystemError: AST constructor recursion depth mismatch",
+# seen once in CI); the threads reading a population's entries take turns (each is ~1 MB).
+_LOADING = threading.Lock()
+
+
+def _load(path: Path) -> np.ndarray:
+    with _LOADING:
+        return np.load(path)
+
+
 class RunArrays:
     """The cache of derived arrays, for the prediction files `fields` names: prediction name (e.g.
     "train_final") -> the fields the analyses need of it. `check` is pie.runs.validation's
@@ -151,13 +162,13 @@ class RunArrays:
         """A run's cached entry; one that is missing, unreadable or of another shape (a damaged
         cache) is derived again from its file, which is checked again."""
         try:
-            table = np.load(self._entry(run, name, record))
+            table = _load(self._entry(run, name, record))
             if table.shape == (record.rows,) and table.dtype.names == ("label", *self.fields[name]):
                 return table
         except (OSError, ValueError, EOFError):
             pass
         self._derive(run, name, *locate(run, name))
-        return np.load(self._entry(run, name, record))
+        return _load(self._entry(run, name, record))
 
     def _example_ids(self, run: Run, name: str, record: PredictionRecord) -> pa.Array:
         """The example ids of a run's file, read once per ids hash; a damaged ids file is written
