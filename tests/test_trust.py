@@ -223,7 +223,7 @@ def test_seed_draws_and_excess_do_not_depend_on_how_many_draws_are_compared_at_o
 
 
 def test_bootstrap_intervals_do_not_depend_on_how_many_resamples_are_gathered_at_once(monkeypatch):
-    """A5/A6/% PIE intervals gather a few resamples at a time (rows_at_once); one at a time, or all
+    """A5/A6/% PIE intervals gather a few resamples at a time (gathered_draws); one at a time, or all
     at once, gives the same numbers."""
     import pandas as pd
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pie.analysis.resampling import index_draws, rows_at_once
+from pie.analysis.resampling import gathered_draws
 from pie.pies.task import Task
 
 # Population sizes tried by default: those up to half the smaller population, plus that half.
@@ -140,9 +140,8 @@ def bootstrap_percent(is_pie: np.ndarray, considered: np.ndarray, rng: np.random
     """
     rng = _require_rng(rng)
     is_pie, considered = np.asarray(is_pie, dtype=np.int32), np.asarray(considered, dtype=np.int32)
-    step = rows_at_once(len(is_pie))
     percents = [100.0 * is_pie[rows].sum(1) / np.maximum(considered[rows].sum(1), 1)
-                for draws in index_draws(len(is_pie), n_boot, rng) for rows in np.split(draws, range(step, len(draws), step))]
+                for rows in gathered_draws(len(is_pie), n_boot, rng)]
     low, high = np.percentile(np.concatenate(percents), [50 * (1 - level), 50 * (1 + level)])
     total = int(considered.sum())
     return {"percent": 100.0 * is_pie.sum() / total if total else float("nan"), "low": float(low), "high": float(high)}

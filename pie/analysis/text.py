@@ -9,7 +9,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from pie.analysis.resampling import index_draws, rows_at_once
+from pie.analysis.resampling import gathered_draws
 
 
 def _tokens(text: str) -> int:
@@ -39,17 +39,14 @@ def text_measures(texts: list[str]) -> pd.DataFrame:
 
 def _bootstrap_means(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     """[n_boot, K]: column means of resamples (with replacement) of the rows of values [N, K],
-    one resample shared by all columns, drawn in bounded chunks; each column is gathered from a
-    contiguous copy, a few resamples at a time (the same numbers as gathering it from values at
-    once, several times faster)."""
+    one resample shared by all columns, a few resamples at a time (gathered_draws); each column is
+    gathered from a contiguous copy (the same numbers as gathering it from values, several times
+    faster)."""
     columns, means, done = np.ascontiguousarray(values.T), np.empty((n_boot, values.shape[1])), 0
-    step = rows_at_once(len(values))
-    for draws in index_draws(len(values), n_boot, rng):
-        for start in range(0, len(draws), step):
-            rows = draws[start:start + step]
-            for k, column in enumerate(columns):
-                means[done + start:done + start + len(rows), k] = column[rows].mean(axis=1)
-        done += len(draws)
+    for rows in gathered_draws(len(values), n_boot, rng):
+        for k, column in enumerate(columns):
+            means[done:done + len(rows), k] = column[rows].mean(axis=1)
+        done += len(rows)
     return means
 
 
