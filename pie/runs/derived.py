@@ -25,7 +25,6 @@ import hashlib
 import math
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -56,17 +55,6 @@ def _stamp(path: Path) -> str:
     """The file's absolute path (run directories come resolved from discovery), size, mtime and inode."""
     stat = os.stat(path)
     return f"{os.path.abspath(path)}\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_ino}"
-
-
-# np.load parses each file's header with ast.literal_eval, which Python 3.11 cannot run in two
-# threads at once (CPython gh-106905: "SystemError: AST constructor recursion depth mismatch",
-# seen once in CI); the threads reading a population's entries take turns (each is ~1 MB).
-_LOADING = threading.Lock()
-
-
-def _load(path: Path) -> np.ndarray:
-    with _LOADING:
-        return np.load(path)
 
 
 class RunArrays:
@@ -162,13 +150,13 @@ class RunArrays:
         """A run's cached entry; one that is missing, unreadable or of another shape (a damaged
         cache) is derived again from its file, which is checked again."""
         try:
-            table = _load(self._entry(run, name, record))
+            table = np.load(self._entry(run, name, record))
             if table.shape == (record.rows,) and table.dtype.names == ("label", *self.fields[name]):
                 return table
         except (OSError, ValueError, EOFError):
             pass
         self._derive(run, name, *locate(run, name))
-        return _load(self._entry(run, name, record))
+        return np.load(self._entry(run, name, record))
 
     def _example_ids(self, run: Run, name: str, record: PredictionRecord) -> pa.Array:
         """The example ids of a run's file, read once per ids hash; a damaged ids file is written
@@ -204,8 +192,10 @@ class RunArrays:
         if not runs:
             raise ValueError("cannot load an empty population")
         records = [locate(run, name)[1] for run in runs]
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            tables = list(pool.map(lambda item: self._table(*item), [(run, name, record) for run, record in zip(runs, records)]))
+        # One after another, not in threads: np.load parses each header with ast.literal_eval, which
+        # Python 3.11 cannot run in two threads at once (CPython gh-106905, "AST constructor
+        # recursion depth mismatch", seen once in CI); an entry is ~1 MB from the page cache.
+        tables = [self._table(run, name, record) for run, record in zip(runs, records)]
         ids = [self._example_ids(run, name, record) for run, record in zip(runs, records)]
         same_data(runs, name, ids, [table["label"] for table in tables])
         labels = tables[0]["label"]
