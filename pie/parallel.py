@@ -33,13 +33,15 @@ class Ready:
 
 
 def in_order(items: Iterable[tuple[Tag, tuple | Ready]], compute: Callable, workers: int = 1,
-             shared: object = None) -> Iterator[tuple[Tag, object]]:
+             shared: object = None, ahead: int | None = None) -> Iterator[tuple[Tag, object]]:
     """(tag, compute(*job)) for each (tag, job) of `items`, in their order; a job that is Ready
-    yields its value in its place. With workers > 1 the jobs run
-    in that many forked processes, at most 2 x workers submitted ahead, so the caller's memory
-    holds a bounded number of jobs; `items` is consumed lazily. `shared` is what every job may
-    read through `shared()` (e.g. a reader of the arrays it needs, so that jobs stay small): a
-    forked worker inherits it as it is when the worker starts, without copying it through a pipe."""
+    yields its value in its place. With workers > 1 the jobs run in that many forked processes,
+    at most `ahead` (default 2 x workers) submitted and not yet yielded, so the caller's memory
+    holds a bounded number of jobs and results; `items` is consumed lazily. Ready values do not
+    count: while a worker computes, the caller goes on taking items (e.g. loading cached results)
+    up to the next job that would exceed the bound. `shared` is what every job may read through
+    `shared()` (e.g. a reader of the arrays it needs, so that jobs stay small): a forked worker
+    inherits it as it is when the worker starts, without copying it through a pipe."""
     global _shared
     if workers <= 1:
         before, _shared = _shared, shared
@@ -49,13 +51,20 @@ def in_order(items: Iterable[tuple[Tag, tuple | Ready]], compute: Callable, work
         finally:
             _shared = before
         return
+    ahead = 2 * workers if ahead is None else ahead
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method), initializer=_start_worker,
                              initargs=(shared,)) as pool:
         pending: deque[tuple[Tag, Future | Ready]] = deque()
+        submitted = 0  # Futures in `pending`
         for tag, job in items:
-            pending.append((tag, job if isinstance(job, Ready) else pool.submit(_pickled, compute, *job)))
-            while len(pending) > 2 * workers:
+            if isinstance(job, Ready):
+                pending.append((tag, job))
+            else:
+                pending.append((tag, pool.submit(_pickled, compute, *job)))
+                submitted += 1
+            while pending and (submitted > ahead or isinstance(pending[0][1], Ready) or pending[0][1].done()):
+                submitted -= isinstance(pending[0][1], Future)
                 yield _result(*pending.popleft())
         while pending:
             yield _result(*pending.popleft())

@@ -3,6 +3,7 @@ and a plot are cached by what they are a function of (pie.memo), and pairs run i
 processes (pie.parallel) give the same tables in the same order."""
 
 import io
+import time
 
 import numpy as np
 import pandas as pd
@@ -124,6 +125,34 @@ def _blas_threads() -> int:
 def test_worker_processes_run_blas_on_one_thread():
     """The workers are the parallelism: BLAS threads on top of them would oversubscribe the CPUs."""
     assert [threads for _, threads in in_order(iter([("a", ()), ("b", ()), ("c", ())]), _blas_threads, 2)] == [1, 1, 1]
+
+
+def _after(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def _counted(items, taken: list):
+    for item in items:
+        taken.append(item[0])
+        yield item
+
+
+def test_known_results_are_taken_while_a_worker_computes():
+    """Ready values (e.g. cached analyses) do not count toward the jobs in flight: while the first
+    job runs, the caller takes every later item up to the next bound, not 2 x workers of them."""
+    taken: list = []
+    items = [("slow", (1.0,)), *((f"known{i}", Ready(i)) for i in range(10)), ("last", (0.0,))]
+    results = in_order(_counted(items, taken), _after, 2)
+    assert next(results) == ("slow", 1.0) and len(taken) == 12
+    assert [tag for tag, _ in results] == [f"known{i}" for i in range(10)] + ["last"]
+
+
+def test_jobs_in_flight_stay_within_the_bound():
+    taken: list = []
+    results = in_order(_counted([(f"job{i}", (0.2,)) for i in range(6)], taken), _after, 2, ahead=2)
+    assert next(results) == ("job0", 0.2) and len(taken) == 3  # the third job exceeded the bound: the first was awaited
+    assert len(list(results)) == 5
 
 
 @pytest.fixture
