@@ -26,8 +26,13 @@ def _colour(sparsity: float, index: int) -> str:
 
 
 def _save(fig, path: Path) -> Path:
+    """Lay the figure out once (tight_layout), then write it. tight_layout leaves a placeholder
+    layout engine on the figure, for which savefig would lay out and draw everything once more
+    before the real draw; without an engine it draws once, the same bytes (a paper-grid setup's
+    nine plots in one process: 8.4 s before, 7.0 s so, medians of 3 alternating runs)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
+    fig.set_layout_engine(None)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
