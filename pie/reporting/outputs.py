@@ -3,14 +3,13 @@ dataset x model, report.html, and optionally a W&B run."""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Sequence
 
 import pandas as pd
 
 from pie.memo import PLOTS, Memo
-from pie.parallel import in_order
+from pie.parallel import in_order, shared
 from pie.pies.conventions import Conventions
 from pie.reporting.report import write_report
 from pie.reporting.tables import summary_markdown, write_table, write_text
@@ -72,11 +71,13 @@ def _drawn(memo: Memo, draw, *arguments) -> Path:
     return memo.produced(path, draw, *inputs)
 
 
-def _figures(tables: dict[str, pd.DataFrame], setups: dict[tuple[str, str], tuple[str, ...]], plots_dir: Path,
-             memo: Memo, workers: int) -> dict[str, Path]:
-    """Every plot, drawn in `workers` processes; only those whose rows changed are drawn again."""
-    jobs = ((name, (memo, *job)) for name, job in _figure_jobs(tables, setups, plots_dir))
-    return dict(in_order(jobs, _drawn, workers))
+def _written(name: str, path: Path) -> Path:
+    """The table `name` of those the workers share (pie.parallel.shared), written to `path`."""
+    return write_table(shared()[name], path)
+
+
+def _done(function, *arguments):
+    return function(*arguments)
 
 
 def write_outputs(tables: dict[str, pd.DataFrame], setups: dict[tuple[str, str], tuple[str, ...]], out: Path,
@@ -87,20 +88,25 @@ def write_outputs(tables: dict[str, pd.DataFrame], setups: dict[tuple[str, str],
     `<name>_csv`, plots by figure name, `summary_md`, `report`, `excluded_runs_csv`, `wandb`).
     `setups` maps each (dataset, model) to its class names; `excluded` lists the runs left out;
     `conventions` are the analyses' (stated in summary.md and report.html); `wandb`, when given,
-    is the W&B run's config (identify_pies' options); `split` the split analysed. The plots are
-    drawn in `workers` processes and, with `cache`, kept under `cache_dir` and reused while their
-    rows stay the same (pie.memo)."""
+    is the W&B run's config (identify_pies' options); `split` the split analysed. The tables and
+    plots are written in `workers` processes, which inherit the tables rather than receive them
+    through a pipe; the plots are, with `cache`, kept under `cache_dir` and reused while their rows
+    stay the same (pie.memo)."""
     paths = {"excluded_runs_csv": write_table(excluded, out / "excluded_runs.csv")}
-    # The plots first: their worker processes are forked before this function starts a thread.
-    figures = _figures(tables, setups, out / "plots", Memo(cache_dir or Path(".cache/pie"), "plots", PLOTS, cache, ".png"), workers)
-    with ThreadPoolExecutor(1) as background:  # the PIE table (3.2M rows at the paper's scale, ~1 s) while the rest is written
-        pies = background.submit(write_table, tables["pies"], out / "pies.parquet") if "pies" in tables else None
-        for name, frame in tables.items():
-            if name != "pies":
-                paths[f"{name}_csv"] = write_table(frame, out / f"{name}.csv")
-                paths[name] = write_table(frame, out / f"{name}.parquet")
-        if pies is not None:
-            paths["pies"] = pies.result()
+    memo = Memo(cache_dir or Path(".cache/pie"), "plots", PLOTS, cache, ".png")
+    written = {f"{name}{suffix}": (_written, name, out / f"{name}.{'csv' if suffix else 'parquet'}")
+               for name in tables if name != "pies" for suffix in ("_csv", "")}
+    if "pies" in tables:
+        written["pies"] = (_written, "pies", out / "pies.parquet")
+    figures = {name: (_drawn, memo, *job) for name, job in _figure_jobs(tables, setups, out / "plots")}
+    # All submitted at once, the longest first: the PIE table (3.2M rows at the paper's scale,
+    # ~1 s), the plots, the other tables. A plot and a table may share a name ("comparison").
+    order = [("table", "pies")] * ("pies" in tables) + [("figure", name) for name in figures] + \
+        [("table", name) for name in written if name != "pies"]
+    jobs = ((tag, (written if tag[0] == "table" else figures)[tag[1]]) for tag in order)
+    done = dict(in_order(jobs, _done, workers, shared=tables, ahead=len(order)))
+    paths.update({name: done[("table", name)] for name in written})
+    figures = {name: done[("figure", name)] for name in figures}
     paths["summary_md"] = write_text(summary_markdown(tables["summary"], conventions.describe(), tables.get("recovery"), split),
                                      out / "summary.md")
     paths.update(figures)
