@@ -31,7 +31,7 @@ from pie.data.texts import dataset_texts
 from pie.pies.conventions import Conventions, conventions_named
 from pie.reporting.outputs import write_outputs
 from pie.errors import ConfigError
-from pie.memo import Memo
+from pie.memo import Memo, collector_paused, long_lived
 from pie.parallel import Ready, in_order, shared
 from pie.runs.derived import RunArrays
 from pie.runs.discovery import NoRuns, discover
@@ -190,91 +190,95 @@ def identify(
     `workers` processes (pie.parallel; the same numbers for any count) and, with `cache`, each
     pair's analyses are kept under cache_dir and reused while their inputs stay the same
     (pie.memo)."""
-    options.check()
-    if split not in SPLITS:
-        raise ConfigError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-    if min_seeds < 1:
-        raise ConfigError(f"min_seeds must be >= 1, got {min_seeds}")
-    found = discover(patterns)
-    if found.incomplete:
-        log.warning("skipping %d incomplete run(s), e.g. %s", len(found.incomplete), found.incomplete[0])
-    populations = group_populations(found.complete, 1 if skip_bad else min_seeds)
-    pairs = pair_with_dense(populations)
-    if not pairs:
-        raise NoRuns(f"no pruned population under {', '.join(patterns)}: PIEs compare pruned with dense runs; pass the "
-                     "pruned sweep too")
-    used = sorted({key for pair in pairs for key in pair})
-    chosen = conventions_named(options.conventions)
-    cache_dir = Path(cache_dir or os.environ.get("PIE_CACHE_DIR", ".cache/pie"))
-    arrays = RunArrays(cache_dir, _fields(split), chosen)
-    checked = check_files(files_to_read(populations, used, split), check=arrays.check, known=arrays.known)
-    if checked.bad and not skip_bad:
-        raise BadPredictionFiles(checked)
-    excluded = list(checked.bad)
-    if skip_bad:
-        populations = exclude_runs(populations, used, checked.bad, min_seeds, "--skip-bad", RERUN)
-    read = PopulationReader(populations, arrays)
-    if exclude_degenerate:
-        degenerate = _degenerate(read, used, f"{split}_final", options.degenerate_share)
-        populations = exclude_runs(populations, used, degenerate, min_seeds, "--exclude-degenerate", "train more seeds")
-        read, excluded = PopulationReader(populations, arrays), excluded + degenerate
-    rows: dict[str, list] = defaultdict(list)
-    by_dense: dict[PopulationKey, list[PopulationKey]] = defaultdict(list)
-    for dense_key, pruned_key in pairs:
-        by_dense[dense_key].append(pruned_key)
-    setups, memo = {}, Memo(cache_dir, enabled=cache)
+    with long_lived() as freeze:
+        options.check()
+        if split not in SPLITS:
+            raise ConfigError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+        if min_seeds < 1:
+            raise ConfigError(f"min_seeds must be >= 1, got {min_seeds}")
+        with collector_paused():  # the manifests: many objects, no garbage
+            found = discover(patterns)
+        freeze()  # the runs stay to the end: the collector need not walk them again and again
+        if found.incomplete:
+            log.warning("skipping %d incomplete run(s), e.g. %s", len(found.incomplete), found.incomplete[0])
+        populations = group_populations(found.complete, 1 if skip_bad else min_seeds)
+        pairs = pair_with_dense(populations)
+        if not pairs:
+            raise NoRuns(f"no pruned population under {', '.join(patterns)}: PIEs compare pruned with dense runs; pass the "
+                         "pruned sweep too")
+        used = sorted({key for pair in pairs for key in pair})
+        chosen = conventions_named(options.conventions)
+        cache_dir = Path(cache_dir or os.environ.get("PIE_CACHE_DIR", ".cache/pie"))
+        arrays = RunArrays(cache_dir, _fields(split), chosen)
+        checked = check_files(files_to_read(populations, used, split), check=arrays.check, known=arrays.known)
+        if checked.bad and not skip_bad:
+            raise BadPredictionFiles(checked)
+        excluded = list(checked.bad)
+        if skip_bad:
+            populations = exclude_runs(populations, used, checked.bad, min_seeds, "--skip-bad", RERUN)
+        read = PopulationReader(populations, arrays)
+        if exclude_degenerate:
+            degenerate = _degenerate(read, used, f"{split}_final", options.degenerate_share)
+            populations = exclude_runs(populations, used, degenerate, min_seeds, "--exclude-degenerate", "train more seeds")
+            read, excluded = PopulationReader(populations, arrays), excluded + degenerate
+        rows: dict[str, list] = defaultdict(list)
+        by_dense: dict[PopulationKey, list[PopulationKey]] = defaultdict(list)
+        for dense_key, pruned_key in pairs:
+            by_dense[dense_key].append(pruned_key)
+        setups, memo = {}, Memo(cache_dir, enabled=cache)
 
-    def jobs():
-        """In order: each dense population's summary row, then its pairs' analyses; from the memo
-        where the same inputs (the same prediction files, by checksum) were analysed before with
-        the same options and code, without reading any array; else a job for a worker, which
-        reads the pair's arrays itself (_PairSource)."""
-        test = f"{split}_final"
-        for dense_key, pruned_keys in sorted(by_dense.items()):
-            manifest = populations[dense_key][0].manifest
-            text_source = manifest.config["dataset"], manifest.dataset.fingerprint, split
-            texts = memo.computed(dataset_texts, *text_source, cache_dir) if with_texts else (None, (), None)
-            setups[(dense_key.dataset, dense_key.model)] = texts[1]
-            key = memo.key(dense_summary, read.identity(dense_key, test), chosen, options.tie, options.degenerate_share)
-            row = memo.get(key)
-            if row is None:
-                dense = read(dense_key, test)
-                row = memo.stored(key, dense_summary, dense.task.using(chosen), dense.logits, dense.labels, dense.thresholds,
-                                  options.tie, options.degenerate_share)
-            yield ("dense", dense_key), Ready(row)
-            for pruned_key in pruned_keys:
-                rngs = pair_rng(seed, 0, dense_key, pruned_key), pair_rng(seed, 1, dense_key, pruned_key)
-                key = memo.key(_analysed, _identity(pruned_key), *(read.identity(k, name) for k in (dense_key, pruned_key)
-                                               for name in (test, "train_final", "train_epoch1")),
-                               chosen, *text_source, with_texts, options, *rngs)
-                result = memo.get(key)
-                if result is not None:
-                    yield ("pair", pruned_key), Ready(result)
-                    continue
-                yield ("pair", pruned_key), (key, _pair_analysed, _identity(pruned_key), dense_key, pruned_key, texts, rngs[0],
-                                             options, rngs[1])
+        def jobs():
+            """In order: each dense population's summary row, then its pairs' analyses; from the memo
+            where the same inputs (the same prediction files, by checksum) were analysed before with
+            the same options and code, without reading any array; else a job for a worker, which
+            reads the pair's arrays itself (_PairSource)."""
+            test = f"{split}_final"
+            for dense_key, pruned_keys in sorted(by_dense.items()):
+                manifest = populations[dense_key][0].manifest
+                text_source = manifest.config["dataset"], manifest.dataset.fingerprint, split
+                texts = memo.computed(dataset_texts, *text_source, cache_dir) if with_texts else (None, (), None)
+                setups[(dense_key.dataset, dense_key.model)] = texts[1]
+                key = memo.key(dense_summary, read.identity(dense_key, test), chosen, options.tie, options.degenerate_share)
+                row = memo.get(key)
+                if row is None:
+                    dense = read(dense_key, test)
+                    row = memo.stored(key, dense_summary, dense.task.using(chosen), dense.logits, dense.labels, dense.thresholds,
+                                      options.tie, options.degenerate_share)
+                yield ("dense", dense_key), Ready(row)
+                for pruned_key in pruned_keys:
+                    rngs = pair_rng(seed, 0, dense_key, pruned_key), pair_rng(seed, 1, dense_key, pruned_key)
+                    key = memo.key(_analysed, _identity(pruned_key), *(read.identity(k, name) for k in (dense_key, pruned_key)
+                                                   for name in (test, "train_final", "train_epoch1")),
+                                   chosen, *text_source, with_texts, options, *rngs)
+                    result = memo.get(key)
+                    if result is not None:
+                        yield ("pair", pruned_key), Ready(result)
+                        continue
+                    yield ("pair", pruned_key), (key, _pair_analysed, _identity(pruned_key), dense_key, pruned_key, texts, rngs[0],
+                                                 options, rngs[1])
 
-    for (kind, key), result in in_order(jobs(), memo.stored, workers, shared=_PairSource(read, chosen, f"{split}_final")):
-        if kind == "dense":  # a dense population's own row
-            rows["summary"].append({**_identity(key), **result})
-            continue
-        identity = _identity(key)
-        rows["summary"].append({**identity, **result.summary})
-        rows["accuracy"].append({**identity, **result.accuracy})
-        for name in PAIR_FRAMES:
-            if len(getattr(result, name)):
-                rows[name].append(getattr(result, name))
-        log.info("%s: %d PIEs of %d examples (%.2f%%)", key.label(), result.summary["pies"], len(result.pies),
-                 result.summary["pie_percent"])
-    rows["recovery"] = _recoveries(read, pairs, f"{split}_final", rows["summary"], options, seed)
-    members = {id(r) for group in populations.values() for r in group}
-    runs = [{"dataset": m.dataset.name, "model": m.model.name, "method": m.pruning.method, "sparsity": m.sparsity, "seed": m.seed,
-             **dict(zip(("measure", "metric"), m.headline)), "prunes": m.prune_measures}
-            for m in (r.manifest for r in found.complete if id(r) in members)]
-    tables = assemble(rows, runs)
-    listed = pd.DataFrame([(str(b.run), b.file, b.reason) for b in excluded], columns=["run_directory", "file", "reason"])
-    config = {"sweeps": list(patterns), "min_seeds": min_seeds, "split": split, "seed": seed, "texts": with_texts,
-              "skip_bad": skip_bad, "exclude_degenerate": exclude_degenerate, **dataclasses.asdict(options)}
-    paths = write_outputs(tables, setups, Path(out_dir), patterns, listed, chosen, config if wandb else None, split, workers,
-                          cache_dir, cache)
-    return Identified(tables["summary"], tables["pies"], tables, paths, found.incomplete, excluded)
+        for (kind, key), result in in_order(jobs(), memo.stored, workers, shared=_PairSource(read, chosen, f"{split}_final")):
+            if kind == "dense":  # a dense population's own row
+                rows["summary"].append({**_identity(key), **result})
+                continue
+            identity = _identity(key)
+            rows["summary"].append({**identity, **result.summary})
+            rows["accuracy"].append({**identity, **result.accuracy})
+            for name in PAIR_FRAMES:
+                if len(getattr(result, name)):
+                    rows[name].append(getattr(result, name))
+            log.info("%s: %d PIEs of %d examples (%.2f%%)", key.label(), result.summary["pies"], len(result.pies),
+                     result.summary["pie_percent"])
+        freeze()  # as the pairs' results
+        rows["recovery"] = _recoveries(read, pairs, f"{split}_final", rows["summary"], options, seed)
+        members = {id(r) for group in populations.values() for r in group}
+        runs = [{"dataset": m.dataset.name, "model": m.model.name, "method": m.pruning.method, "sparsity": m.sparsity, "seed": m.seed,
+                 **dict(zip(("measure", "metric"), m.headline)), "prunes": m.prune_measures}
+                for m in (r.manifest for r in found.complete if id(r) in members)]
+        tables = assemble(rows, runs)
+        listed = pd.DataFrame([(str(b.run), b.file, b.reason) for b in excluded], columns=["run_directory", "file", "reason"])
+        config = {"sweeps": list(patterns), "min_seeds": min_seeds, "split": split, "seed": seed, "texts": with_texts,
+                  "skip_bad": skip_bad, "exclude_degenerate": exclude_degenerate, **dataclasses.asdict(options)}
+        paths = write_outputs(tables, setups, Path(out_dir), patterns, listed, chosen, config if wandb else None, split, workers,
+                              cache_dir, cache)
+        return Identified(tables["summary"], tables["pies"], tables, paths, found.incomplete, excluded)
