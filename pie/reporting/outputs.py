@@ -11,7 +11,7 @@ import pandas as pd
 from pie.memo import PLOTS, Memo
 from pie.parallel import in_order, shared
 from pie.pies.conventions import Conventions
-from pie.reporting.report import write_report
+from pie.reporting.report import report_parts, write_report
 from pie.reporting.tables import summary_markdown, write_table, write_text
 
 
@@ -76,6 +76,11 @@ def _written(name: str, path: Path) -> Path:
     return write_table(shared()[name], path)
 
 
+def _report(*arguments) -> list:
+    """report.html's parts (pie.reporting.report) from the tables the workers share."""
+    return report_parts(shared(), *arguments)
+
+
 def _done(function, *arguments):
     return function(*arguments)
 
@@ -99,18 +104,21 @@ def write_outputs(tables: dict[str, pd.DataFrame], setups: dict[tuple[str, str],
     if "pies" in tables:
         written["pies"] = (_written, "pies", out / "pies.parquet")
     figures = {name: (_drawn, memo, *job) for name, job in _figure_jobs(tables, setups, out / "plots")}
+    shown = {name: job[-1] for name, job in figures.items()}  # each plot's path: its job's last argument
+    jobs = {("table", name): job for name, job in written.items()} | {("figure", name): job for name, job in figures.items()}
+    jobs[("report", "")] = (_report, shown, list(sweeps), excluded, conventions.describe(), split)
     # All submitted at once, the longest first: the PIE table (3.2M rows at the paper's scale,
-    # ~1 s), the plots, the other tables. A plot and a table may share a name ("comparison").
-    order = [("table", "pies")] * ("pies" in tables) + [("figure", name) for name in figures] + \
-        [("table", name) for name in written if name != "pies"]
-    jobs = ((tag, (written if tag[0] == "table" else figures)[tag[1]]) for tag in order)
-    done = dict(in_order(jobs, _done, workers, shared=tables, ahead=len(order)))
+    # ~1 s); the cross-setup comparison, drawn again whenever any setup changes; the report's
+    # HTML tables; the other plots and tables. A plot and a table may share a name ("comparison").
+    first = [tag for tag in (("table", "pies"), ("figure", "comparison"), ("report", "")) if tag in jobs]
+    order = first + [tag for tag in jobs if tag not in first]
+    done = dict(in_order(((tag, jobs[tag]) for tag in order), _done, workers, shared=tables, ahead=len(order)))
     paths.update({name: done[("table", name)] for name in written})
     figures = {name: done[("figure", name)] for name in figures}
     paths["summary_md"] = write_text(summary_markdown(tables["summary"], conventions.describe(), tables.get("recovery"), split),
                                      out / "summary.md")
     paths.update(figures)
-    paths["report"] = write_report(out / "report.html", tables, figures, list(sweeps), excluded, conventions.describe(), split)
+    paths["report"] = write_report(out / "report.html", done[("report", "")])
     if wandb is not None:
         from pie.reporting.wandb import log_identify_run
 

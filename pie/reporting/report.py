@@ -129,7 +129,7 @@ def _summary(summary: pd.DataFrame, excluded: pd.DataFrame) -> str:
             "test examples → on the PIEs.</p>" + rows.to_html(index=False, escape=True, border=0, classes="summary"))
 
 
-def _recovery(recovery: pd.DataFrame, figures: dict[str, Path]) -> str:
+def _recovery(recovery: pd.DataFrame, figures: dict[str, Path], split: str) -> list[str | Path]:
     """The recovery study: per sparsity, each recovery method against its control, with the
     sentence that says whether it recovered the PIEs without losing overall accuracy."""
     parts = ["<h2 id='recovery'>Recovery: PIE-aware fine-tuning against plain fine-tuning (beyond the paper)</h2>",
@@ -142,23 +142,25 @@ def _recovery(recovery: pd.DataFrame, figures: dict[str, Path]) -> str:
         sentences = "".join(f"<li>{html.escape(v)}</li>" for v in group["verdict"])
         parts.append(f"<h3>Sparsity {sparsity:g}</h3><ul class='verdicts'>{sentences}</ul>"
                      + pd.DataFrame(recovery_rows(group)).to_html(index=False, escape=True, border=0))
-    parts += [_image(p) for name, p in figures.items() if name.startswith("recovery_")]
-    return "".join(parts)
+    return [on_split("".join(parts), split), *(p for name, p in figures.items() if name.startswith("recovery_"))]
 
 
-def write_report(path: Path, tables: dict[str, pd.DataFrame], figures: dict[str, Path], sweeps: list[str],
-                 excluded: pd.DataFrame, conventions: str, split: str = "test") -> Path:
-    """Write report.html atomically and return its path; `excluded` lists the runs left out (run
-    directory, file, reason), `conventions` names the analysis conventions, `split` the split whose
-    examples were analysed (the explanations say so)."""
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>PIE report</title><style>{STYLE}</style></head><body>",
-             "<h1>Pruning identified exemplars (PIEs): report</h1>",
-             f"<p class='note'>Sweeps: {html.escape(', '.join(sweeps))}. Written {datetime.datetime.now():%Y-%m-%d %H:%M}. "
-             "Method: Tropeano et al. (2025), Hooker et al. (2019).</p>",
-             f"<p class='note'>Examples analysed: the {split} split. {html.escape(conventions)}.</p>",
-             on_split(_summary(tables["summary"], excluded), split)]
+def report_parts(tables: dict[str, pd.DataFrame], figures: dict[str, Path], sweeps: list[str], excluded: pd.DataFrame,
+                 conventions: str, split: str = "test") -> list[str | Path | list[str | Path]]:
+    """report.html's text, one line per part (a list: pieces of one line), with the PNG of each
+    plot it shows as that plot's path (write_report embeds them): the text can be made while the
+    plots are drawn. `excluded` lists the runs left
+    out (run directory, file, reason), `conventions` names the analysis conventions, `split` the
+    split whose examples were analysed (the explanations say so)."""
+    parts: list[str | Path | list[str | Path]] = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>PIE report</title><style>{STYLE}</style></head><body>",
+        "<h1>Pruning identified exemplars (PIEs): report</h1>",
+        f"<p class='note'>Sweeps: {html.escape(', '.join(sweeps))}. Written {datetime.datetime.now():%Y-%m-%d %H:%M}. "
+        "Method: Tropeano et al. (2025), Hooker et al. (2019).</p>",
+        f"<p class='note'>Examples analysed: the {split} split. {html.escape(conventions)}.</p>",
+        on_split(_summary(tables["summary"], excluded), split)]
     if "recovery" in tables and len(tables["recovery"]):
-        parts.append(on_split(_recovery(tables["recovery"], figures), split))
+        parts.append(_recovery(tables["recovery"], figures, split))
     for table, figure, title, explanation in SECTIONS:
         parts.append(f"<h2 id='{figure or table}'>{html.escape(title)}</h2><p>{html.escape(on_split(explanation, split))}</p>")
         frame = tables.get("effectiveness" if figure == "effectiveness" else table)
@@ -170,9 +172,17 @@ def write_report(path: Path, tables: dict[str, pd.DataFrame], figures: dict[str,
             parts.append("<p>Not available for these runs.</p>")
         if table == "classes" and "class_change" in tables:
             parts.append("<h3>Per-class recall change</h3>" + _table(tables["class_change"]))
-        parts += [_image(p) for name, p in figures.items() if figure and (name == figure or name.startswith(f"{figure}_"))]
+        parts += [p for name, p in figures.items() if figure and (name == figure or name.startswith(f"{figure}_"))]
     parts.append(f"<h2 id='excluded'>Excluded runs</h2>{_excluded(excluded)}")
     parts.append(f"{CHECK_IMAGES}</body></html>")
+    return parts
+
+
+def write_report(path: Path, parts: list[str | Path | list[str | Path]]) -> Path:
+    """Write report.html atomically from report_parts, each plot embedded as its PNG; return its path."""
+    def line(pieces) -> str:
+        return "".join(_image(piece) if isinstance(piece, Path) else piece for piece in pieces)
+
     with atomic_path(path) as tmp:
-        tmp.write_text("\n".join(parts), encoding="utf-8")
+        tmp.write_text("\n".join(line(part if isinstance(part, list) else [part]) for part in parts), encoding="utf-8")
     return path
