@@ -105,7 +105,7 @@ def write_outputs(tables: dict[str, pd.DataFrame], setups: dict[tuple[str, str],
         written["pies"] = (_written, "pies", out / "pies.parquet")
     figures = {name: (_drawn, memo, *job) for name, job in _figure_jobs(tables, setups, out / "plots")}
     shown = {name: job[-1] for name, job in figures.items()}  # each plot's path: its job's last argument
-    jobs = {("table", name): job for name, job in written.items()} | {("figure", name): job for name, job in figures.items()}
+    jobs = {("figure", name): job for name, job in figures.items()} | {("table", name): job for name, job in written.items()}
     jobs[("report", "")] = (_report, shown, list(sweeps), excluded, conventions.describe(), split)
     # All submitted at once, the longest first: the PIE table (3.2M rows at the paper's scale,
     # ~1 s); the cross-setup comparison, drawn again whenever any setup changes; the report's
