@@ -160,3 +160,33 @@ def test_report_renders_in_headless_chromium(outputs, request, tmp_path):
     pixels = matplotlib.image.imread(shot)
     assert pixels.shape[0] == 2400 and pixels.shape[1] == 1280
     assert pixels[..., :3].std() > 0.05 and len(np.unique(pixels[..., 0])) > 20
+
+
+def test_a_plot_is_drawn_once_and_as_before(tmp_path, monkeypatch):
+    """pie.reporting.plots._save takes tight_layout's placeholder layout engine off the figure, so
+    savefig draws it once instead of a dry run and the real one; the PNG's bytes are those of
+    tight_layout then savefig."""
+    import matplotlib.figure
+    import matplotlib.pyplot as plt
+
+    from pie.reporting.plots import FIGSIZE, _save
+
+    def figure():
+        fig, axes = plt.subplots(1, 2, figsize=FIGSIZE)
+        axes[0].errorbar([0, 1, 2], [1.0, 3.0, 2.0], yerr=[0.1, 0.2, 0.3], marker="o", capsize=3, label="a")
+        axes[1].set_yscale("log")
+        axes[1].step([1, 5, 10], [0.5, 2.0, 8.0], where="mid")
+        axes[0].legend()
+        fig.suptitle("title")
+        return fig
+
+    fig = figure()
+    fig.tight_layout()
+    fig.savefig(tmp_path / "before.png", dpi=110)
+    plt.close(fig)
+    draws = []
+    real_draw = matplotlib.figure.Figure.draw
+    monkeypatch.setattr(matplotlib.figure.Figure, "draw", lambda self, renderer: draws.append(1) or real_draw(self, renderer))
+    _save(figure(), tmp_path / "now.png")
+    assert len(draws) == 1
+    assert (tmp_path / "now.png").read_bytes() == (tmp_path / "before.png").read_bytes()

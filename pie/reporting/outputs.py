@@ -82,6 +82,7 @@ def _report(*arguments) -> list:
 
 
 def _done(function, *arguments):
+    """A job of write_outputs: a table, a plot or the report's parts."""
     return function(*arguments)
 
 
@@ -103,9 +104,9 @@ def write_outputs(tables: dict[str, pd.DataFrame], setups: dict[tuple[str, str],
                for name in tables if name != "pies" for suffix in ("_csv", "")}
     if "pies" in tables:
         written["pies"] = (_written, "pies", out / "pies.parquet")
-    figures = {name: (_drawn, memo, *job) for name, job in _figure_jobs(tables, setups, out / "plots")}
-    shown = {name: job[-1] for name, job in figures.items()}  # each plot's path: its job's last argument
-    jobs = {("figure", name): job for name, job in figures.items()} | {("table", name): job for name, job in written.items()}
+    drawn = {name: (_drawn, memo, *job) for name, job in _figure_jobs(tables, setups, out / "plots")}
+    shown = {name: job[-1] for name, job in drawn.items()}  # each plot's path: its job's last argument
+    jobs = {("figure", name): job for name, job in drawn.items()} | {("table", name): job for name, job in written.items()}
     jobs[("report", "")] = (_report, shown, list(sweeps), excluded, conventions.describe(), split)
     # All submitted at once, the longest first: the PIE table (3.2M rows at the paper's scale,
     # ~1 s); the cross-setup comparison, drawn again whenever any setup changes; the report's
@@ -114,7 +115,7 @@ def write_outputs(tables: dict[str, pd.DataFrame], setups: dict[tuple[str, str],
     order = first + [tag for tag in jobs if tag not in first]
     done = dict(in_order(((tag, jobs[tag]) for tag in order), _done, workers, shared=tables, ahead=len(order)))
     paths.update({name: done[("table", name)] for name in written})
-    figures = {name: done[("figure", name)] for name in figures}
+    figures = {name: done[("figure", name)] for name in drawn}
     paths["summary_md"] = write_text(summary_markdown(tables["summary"], conventions.describe(), tables.get("recovery"), split),
                                      out / "summary.md")
     paths.update(figures)
