@@ -149,9 +149,9 @@ def report_parts(tables: dict[str, pd.DataFrame], figures: dict[str, Path], swee
                  conventions: str, split: str = "test") -> list[str | Path | list[str | Path]]:
     """report.html's text, one line per part (a list: pieces of one line), with the PNG of each
     plot it shows as that plot's path (write_report embeds them): the text can be made while the
-    plots are drawn. `excluded` lists the runs left
-    out (run directory, file, reason), `conventions` names the analysis conventions, `split` the
-    split whose examples were analysed (the explanations say so)."""
+    plots are drawn. `excluded` lists the runs left out (run directory, file, reason),
+    `conventions` names the analysis conventions, `split` the split whose examples were analysed
+    (the explanations say so)."""
     parts: list[str | Path | list[str | Path]] = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>PIE report</title><style>{STYLE}</style></head><body>",
         "<h1>Pruning identified exemplars (PIEs): report</h1>",

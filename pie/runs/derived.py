@@ -20,8 +20,6 @@ loss, el2n_norms) changes its numbers.
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import hashlib
 import math
 import os
@@ -37,7 +35,7 @@ from pie.atomic import atomic_path
 from pie.pies.conventions import PIE, Conventions
 from pie.pies.task import Task, task_of
 from pie.runs.discovery import PopulationLogits, same_data
-from pie.runs.manifest import PredictionRecord, Run
+from pie.runs.manifest import PredictionRecord, Run, field_names
 from pie.runs.predictions import KnownIds, ids_sha256, locate, read_predictions
 
 VERSION = 1
@@ -50,11 +48,6 @@ def derive(task: Task, logits: np.ndarray, labels: np.ndarray, threshold: float,
     compute = {"logits": lambda: logits, "decisions": lambda: task.decide(batch, [threshold])[0],
                "losses": lambda: task.ratio_losses(batch, labels)[0], "el2n": lambda: task.el2n_norms(batch, labels)[0]}
     return {field: compute[field]() for field in fields}
-
-
-@functools.cache
-def _field_names(cls) -> tuple[str, ...]:
-    return tuple(field.name for field in dataclasses.fields(cls))
 
 
 def _stamp(path: Path) -> str:
@@ -100,7 +93,7 @@ class RunArrays:
         return os.path.join(self.root, "ids", f"{record.ids_sha256 or record.sha256}.parquet")
 
     def _marker(self, path: Path, record: PredictionRecord) -> str:
-        fields = tuple(getattr(record, field) for field in _field_names(type(record)))  # its fields are scalars
+        fields = tuple(getattr(record, field) for field in field_names(type(record)))  # its fields are scalars
         digest = hashlib.sha256(f"{fields}\0{_stamp(path)}".encode()).hexdigest()
         return os.path.join(self.root, "verified", digest)
 

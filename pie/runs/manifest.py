@@ -42,13 +42,15 @@ def _record(cls, data: dict | None):
     """A dataclass from its JSON object, ignoring keys it does not know (written by other versions)."""
     if data is None:
         return None
-    names = _field_names(cls)
+    names = field_names(cls)
     return cls(**{k: v for k, v in data.items() if k in names})
 
 
 @functools.cache
-def _field_names(cls) -> frozenset[str]:
-    return frozenset(f.name for f in dataclasses.fields(cls))
+def field_names(cls) -> tuple[str, ...]:
+    """A dataclass's field names in order, looked up once per class (read for every manifest and
+    prediction file)."""
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
 def _json(value, top: bool = False) -> Any:
