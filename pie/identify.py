@@ -196,8 +196,9 @@ def identify(
             raise ConfigError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
         if min_seeds < 1:
             raise ConfigError(f"min_seeds must be >= 1, got {min_seeds}")
+        cache_dir = Path(cache_dir or os.environ.get("PIE_CACHE_DIR", ".cache/pie"))
         with collector_paused():  # the manifests: many objects, no garbage
-            found = discover(patterns)
+            found = discover(patterns, cache_dir)
         freeze()  # the runs stay to the end: the collector need not walk them again and again
         if found.incomplete:
             log.warning("skipping %d incomplete run(s), e.g. %s", len(found.incomplete), found.incomplete[0])
@@ -208,7 +209,6 @@ def identify(
                          "pruned sweep too")
         used = sorted({key for pair in pairs for key in pair})
         chosen = conventions_named(options.conventions)
-        cache_dir = Path(cache_dir or os.environ.get("PIE_CACHE_DIR", ".cache/pie"))
         arrays = RunArrays(cache_dir, _fields(split), chosen)
         checked = check_files(files_to_read(populations, used, split), check=arrays.check, known=arrays.known)
         if checked.bad and not skip_bad:

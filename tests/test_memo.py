@@ -53,6 +53,20 @@ def test_keys_follow_every_input():
         key_of(FOLDERS, object())
 
 
+def test_a_keys_bytes_stay_those_of_earlier_caches():
+    """Scalars and sequences are fed as they always were (a shortcut for sequences of scalars
+    feeds the same bytes), so that entries cached before stay found."""
+    import hashlib
+
+    from pie.hashing import code_version
+    from pie.memo import VERSION
+
+    fed = ("sequence:2\0sequence:4\0int:1\0str:'ab'\0NoneType:None\0float:2.5\0"
+           "sequence:2\0strings:2\0".encode() + np.array([1, 2], dtype=np.int64).tobytes() + b"xyz" + "bool:True\0".encode())
+    assert key_of(FOLDERS, ((1, "ab", None, 2.5), (["x", "yz"], True))) == \
+        hashlib.sha256(f"v{VERSION}:{code_version(FOLDERS)}\0".encode() + fed).hexdigest()
+
+
 def test_vote_lists_write_the_parquet_bytes_of_numpy_rows_and_survive_the_memo(tmp_path):
     """The PIE table's votes, held as one Arrow list array (vote_lists), write the same Parquet
     file as the NumPy rows they were before, also after a pickle round trip (the memo, a worker),

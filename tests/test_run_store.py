@@ -271,6 +271,78 @@ def test_discover_nested_and_glob(tmp_path):
     assert found.incomplete == []
 
 
+def _runs(found):
+    return [(r.directory, r.manifest) for r in found.complete], found.incomplete, found.duplicates
+
+
+def test_discover_through_the_manifest_index_parses_only_new_or_rewritten_manifests(tmp_path, monkeypatch):
+    """With a cache folder, a rerun parses no manifest it has seen complete with the same stat:
+    a new run's and a rewritten one's are parsed (the rewritten one read back as it is now), a
+    running run's every time; what discover returns is what it returns without the index."""
+    import pie.runs.discovery as discovery
+
+    sweep, cache = tmp_path / "sweep", tmp_path / "cache"
+    make_run(sweep, "0", seed=0)
+    make_run(sweep, "1", seed=1)
+    make_run(sweep, "2", seed=2, status=RUNNING)
+    parsed = []
+
+    def counted(directory):
+        parsed.append(Path(directory).name)
+        return read_manifest(directory)
+
+    monkeypatch.setattr(discovery, "read_manifest", counted)
+    assert _runs(discover([str(sweep)], cache)) == _runs(discover([str(sweep)]))
+    assert sorted(parsed) == ["0", "0", "1", "1", "2", "2"]
+    parsed.clear()
+    again = discover([str(sweep)], cache)
+    assert parsed == ["2"]  # only the running run
+    assert _runs(again) == _runs(discover([str(sweep)]))
+    make_run(sweep, "3", seed=3)
+    rewritten = dataclasses.replace(read_manifest(sweep / "1"), metrics={"accuracy": 0.5})
+    write_manifest(sweep / "1", rewritten)
+    parsed.clear()
+    found = discover([str(sweep)], cache)
+    assert sorted(parsed) == ["1", "2", "3"]
+    assert [r.seed for r in found.complete] == [0, 1, 3]
+    assert found.complete[1].manifest == rewritten
+    parsed.clear()
+    assert _runs(discover([str(sweep)], cache)) == _runs(found) and parsed == ["2"]
+
+
+def test_manifest_index_ignores_damaged_files_and_those_of_other_code(tmp_path):
+    """An index file that cannot be read, or that other code wrote, is a miss: the manifests are
+    parsed and the file written again."""
+    import pickle
+
+    from pie.runs.discovery import ManifestIndex
+
+    sweep, cache = tmp_path / "sweep", tmp_path / "cache"
+    make_run(sweep, "0", seed=0)
+    expected = _runs(discover([str(sweep)]))
+    index = ManifestIndex(cache)
+    assert _runs(discover([str(sweep)], cache)) == expected
+    stored = Path(index._file(str(sweep.resolve())))
+    (stamp, manifest, key), = pickle.loads(stored.read_bytes())[1].values()
+    forged = {"0": (stamp, dataclasses.replace(manifest, seed=7), key)}
+    for content in (b"not a pickle", pickle.dumps(("other code", forged)), pickle.dumps((index.code, "not entries"))):
+        stored.write_bytes(content)
+        assert _runs(discover([str(sweep)], cache)) == expected
+        assert pickle.loads(stored.read_bytes())[0] == index.code
+    stored.write_bytes(pickle.dumps((index.code, forged)))  # the proof that a valid entry is what discover returns
+    assert discover([str(sweep)], cache).complete[0].seed == 7
+
+
+def test_discover_does_not_enter_a_runs_own_folders(tmp_path):
+    """A manifest under a run's predictions, checkpoints or logs folder is not a run (such folders
+    can be deep, e.g. W&B's under logs/), while runs nested in other folders of a run are found."""
+    run = make_run(tmp_path / "sweep", "0", seed=0)
+    for folder in ("predictions", "checkpoints", "logs"):
+        make_run(run / folder, "x", seed=1)
+    nested = make_run(run / "branches", "1", seed=2)
+    assert [r.directory for r in discover([str(tmp_path / "sweep")]).complete] == [run.resolve(), nested.resolve()]
+
+
 def test_discover_missing_path(tmp_path):
     """A directory that does not exist raises FileNotFoundError; so does a glob with no match."""
     with pytest.raises(FileNotFoundError):

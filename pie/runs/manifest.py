@@ -276,8 +276,9 @@ class Run:
     def seed(self) -> int:
         return self.manifest.seed
 
-    @property
+    @functools.cached_property
     def paths(self) -> RunPaths:
+        """Built once: identify_pies locates ~20k prediction files at the paper's scale."""
         return RunPaths.of(self.directory)
 
 

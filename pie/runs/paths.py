@@ -11,6 +11,7 @@ module builds a path inside a run directory.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ MANIFEST = "manifest.json"
 PREDICTIONS = "predictions"
 CHECKPOINTS = "checkpoints"
 LOGS = "logs"
+RUN_FOLDERS = (PREDICTIONS, CHECKPOINTS, LOGS)  # a run directory's own folders, which hold no other run
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,7 @@ class RunPaths:
     def lock(self) -> Path:
         return self.root / ".lock"
 
-    @property
+    @functools.cached_property
     def predictions(self) -> Path:
         return self.root / PREDICTIONS
 
