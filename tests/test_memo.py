@@ -100,6 +100,44 @@ def test_a_memo_computes_once_and_recomputes_a_damaged_entry(tmp_path):
     assert off.computed(compute, 3) == {"double": 6} and calls == [3, 4, 3, 3]
 
 
+def test_an_entry_maps_its_arrays_and_earlier_entries_still_read(tmp_path, monkeypatch):
+    """A stored result comes back equal, its arrays aligned read-only views of the entry's file
+    (or of its bytes, where no more file descriptors may be held); an entry as earlier pie
+    versions wrote it (one pickle) is read too; one cut short is a miss."""
+    import gc
+    import pickle
+
+    import pie.memo as memo_module
+
+    memo = Memo(tmp_path, "test", FOLDERS)
+    frame = _frame().assign(score=[0.5, 0.25], name=pd.array(["x", "y"], dtype="string[pyarrow]"))
+    result = {"frame": frame, "array": np.arange(7, dtype=np.float64), "empty": np.zeros(0, dtype=np.int8), "n": 3}
+    memo.put("k1", result)
+    before = len(memo_module._LIVE_MAPS)
+    back = memo.get("k1")
+    assert len(memo_module._LIVE_MAPS) == before + 1  # one descriptor held while the result is in use
+    assert back.keys() == result.keys() and back["n"] == 3 and back["empty"].shape == (0,)
+    assert np.array_equal(back["array"], result["array"]) and not back["array"].flags.writeable and back["array"].flags.aligned
+    assert back["array"].ctypes.data % 64 == 0
+    pd.testing.assert_frame_equal(back["frame"], frame)
+    assert back["frame"]["score"].sum() == 0.75  # a read-only column computes as any other
+    del back
+    gc.collect()
+    assert len(memo_module._LIVE_MAPS) == before  # and released with it
+    path = memo._path("k2")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pickle.dumps(result, protocol=5))
+    assert np.array_equal(memo.get("k2")["array"], result["array"])
+    monkeypatch.setattr(memo_module, "_map_budget", lambda: 0)  # no descriptors to spare: read, not mapped
+    read = memo.get("k1")
+    assert not read["array"].flags.writeable and np.array_equal(read["array"], result["array"])
+    pd.testing.assert_frame_equal(read["frame"], frame)
+    stored = memo._path("k1").read_bytes()
+    for cut in (stored[:-1], stored[:len(stored) // 2], stored + b"\0"):
+        memo._path("k1").write_bytes(cut)
+        assert memo.get("k1") is None
+
+
 def test_a_produced_file_is_copied_from_the_memo(tmp_path):
     drawn = []
 
