@@ -8,7 +8,7 @@ result is the stored result of the same computation.
 Layout under <cache dir>/<name>-v<VERSION>/ (PIE_CACHE_DIR, default .cache/pie):
 
     pairs-v1/<key[:2]>/<key>.pickle     the PairAnalyses of one pair (pickle, protocol 5, its arrays
-                                        out of band: see _written)
+                                        out of band: see _write)
     plots-v1/<key[:2]>/<key>.png        one plot's file
 
 The key is a SHA-256 over the inputs' bytes (arrays by dtype, shape and contents; frames by

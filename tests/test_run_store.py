@@ -331,6 +331,9 @@ def test_manifest_index_ignores_damaged_files_and_those_of_other_code(tmp_path):
         assert pickle.loads(stored.read_bytes())[0] == index.code
     stored.write_bytes(pickle.dumps((index.code, forged)))  # the proof that a valid entry is what discover returns
     assert discover([str(sweep)], cache).complete[0].seed == 7
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")  # an index that cannot be written: the runs are found all the same
+    assert _runs(discover([str(sweep)], blocked)) == expected
 
 
 def test_discover_does_not_enter_a_runs_own_folders(tmp_path):
