@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib
 import logging
 import os
 from collections import defaultdict
@@ -117,6 +118,13 @@ class _PairSource:
 def _pair_analysed(identity: dict, dense_key: PopulationKey, pruned_key: PopulationKey, texts: tuple, *arguments) -> PairAnalyses:
     """_analysed on the pair's inputs as the running in_order call's _PairSource reads them."""
     return _analysed(identity, shared().inputs(dense_key, pruned_key, texts), *arguments)
+
+
+def _plotting_loaded() -> None:
+    """Matplotlib and pie's plots imported in this process while it waits for the pairs' workers
+    (pie.parallel.in_order's `idle`), so that the plot workers forked afterwards inherit them
+    rather than import them, 0.4-0.6 s each; where no pair is computed, nothing is imported."""
+    importlib.import_module("pie.reporting.plots")
 
 
 def _fields(split: str) -> dict[str, tuple[str, ...]]:
@@ -257,7 +265,8 @@ def identify(
                     yield ("pair", pruned_key), (key, _pair_analysed, _identity(pruned_key), dense_key, pruned_key, texts, rngs[0],
                                                  options, rngs[1])
 
-        for (kind, key), result in in_order(jobs(), memo.stored, workers, shared=_PairSource(read, chosen, f"{split}_final")):
+        for (kind, key), result in in_order(jobs(), memo.stored, workers, shared=_PairSource(read, chosen, f"{split}_final"),
+                                            idle=_plotting_loaded):
             if kind == "dense":  # a dense population's own row
                 rows["summary"].append({**_identity(key), **result})
                 continue

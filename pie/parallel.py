@@ -33,7 +33,8 @@ class Ready:
 
 
 def in_order(items: Iterable[tuple[Tag, tuple | Ready]], compute: Callable, workers: int = 1,
-             shared: object = None, ahead: int | None = None) -> Iterator[tuple[Tag, object]]:
+             shared: object = None, ahead: int | None = None, idle: Callable[[], object] | None = None,
+             ) -> Iterator[tuple[Tag, object]]:
     """(tag, compute(*job)) for each (tag, job) of `items`, in their order; a job that is Ready
     yields its value in its place. With workers > 1 the jobs run in that many forked processes,
     at most `ahead` (default 2 x workers) submitted and not yet yielded, so the caller's memory
@@ -41,7 +42,9 @@ def in_order(items: Iterable[tuple[Tag, tuple | Ready]], compute: Callable, work
     count: while a worker computes, the caller goes on taking items (e.g. loading cached results)
     up to the next job that would exceed the bound. `shared` is what every job may read through
     `shared()` (e.g. a reader of the arrays it needs, so that jobs stay small): a forked worker
-    inherits it as it is when the worker starts, without copying it through a pipe."""
+    inherits it as it is when the worker starts, without copying it through a pipe. `idle` runs
+    once, in the caller's process, the first time the caller would wait for a worker: work it
+    needs later, done while it would otherwise wait (never where no job had to be computed)."""
     global _shared
     if workers <= 1:
         before, _shared = _shared, shared
@@ -57,6 +60,17 @@ def in_order(items: Iterable[tuple[Tag, tuple | Ready]], compute: Callable, work
                              initargs=(shared,)) as pool:
         pending: deque[tuple[Tag, Future | Ready]] = deque()
         submitted = 0  # Futures in `pending`
+
+        def first() -> tuple[Tag, object]:
+            nonlocal idle, submitted
+            tag, job = pending.popleft()
+            if isinstance(job, Future):
+                submitted -= 1
+                if idle is not None and not job.done():
+                    idle()
+                    idle = None
+            return _result(tag, job)
+
         for tag, job in items:
             if isinstance(job, Ready):
                 pending.append((tag, job))
@@ -64,10 +78,9 @@ def in_order(items: Iterable[tuple[Tag, tuple | Ready]], compute: Callable, work
                 pending.append((tag, pool.submit(_pickled, compute, *job)))
                 submitted += 1
             while pending and (submitted > ahead or isinstance(pending[0][1], Ready) or pending[0][1].done()):
-                submitted -= isinstance(pending[0][1], Future)
-                yield _result(*pending.popleft())
+                yield first()
         while pending:
-            yield _result(*pending.popleft())
+            yield first()
 
 
 _shared: object = None

@@ -65,6 +65,9 @@ def test_a_keys_bytes_stay_those_of_earlier_caches():
            "sequence:2\0strings:2\0".encode() + np.array([1, 2], dtype=np.int64).tobytes() + b"xyz" + "bool:True\0".encode())
     assert key_of(FOLDERS, ((1, "ab", None, 2.5), (["x", "yz"], True))) == \
         hashlib.sha256(f"v{VERSION}:{code_version(FOLDERS)}\0".encode() + fed).hexdigest()
+    nested = "sequence:3\0sequence:2\0str:'a'\0int:1\0sequence:1\0sequence:2\0int:2\0NoneType:None\0sequence:0\0"
+    assert key_of(FOLDERS, (("a", 1), ((2, None),), ())) == \
+        hashlib.sha256(f"v{VERSION}:{code_version(FOLDERS)}\0{nested}".encode()).hexdigest()
 
 
 def test_vote_lists_write_the_parquet_bytes_of_numpy_rows_and_survive_the_memo(tmp_path):
@@ -166,6 +169,21 @@ def test_results_come_in_submission_order(workers):
     assert list(in_order(iter(items), _square, workers)) == [("a", 9), ("b", "known"), ("c", 16), ("d", 25), ("e", None), ("f", 36)]
     with pytest.raises(ValueError, match="negative"):
         list(in_order(iter([("a", (2,)), ("b", (-1,))]), _square, workers))
+
+
+def _slow_square(x):
+    time.sleep(0.3)
+    return x * x
+
+
+def test_the_caller_uses_its_wait_for_a_worker_once_and_only_when_it_waits():
+    calls = []
+    items = [("a", Ready(1)), ("b", (3,)), ("c", (4,))]
+    assert list(in_order(iter(items), _slow_square, 2, idle=lambda: calls.append("idle"))) == [("a", 1), ("b", 9), ("c", 16)]
+    assert calls == ["idle"]
+    assert list(in_order(iter([("a", Ready(1)), ("b", Ready(2))]), _slow_square, 2, idle=lambda: calls.append("idle"))) == [
+        ("a", 1), ("b", 2)]
+    assert calls == ["idle"]  # nothing computed, nothing waited for
 
 
 def _blas_threads() -> int:
