@@ -56,11 +56,12 @@ def default_out(sweep: str) -> Path:
     return Path("results") / name
 
 
-def writable(out: Path) -> None:
-    """The output folder can be written, checked before any analysis runs."""
-    existing = next((p for p in (out, *out.parents) if p.exists()), Path("."))
+def writable(folder: Path, what: str = "the output folder", fix: str = "pass --out <a writable folder>") -> None:
+    """A folder identify_pies writes (the output, the cache) can be written or made, checked before
+    any analysis runs."""
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("."))
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        fail("identify_pies.py", f"cannot write the output folder {out}: {existing} is not a writable directory; pass --out <a writable folder>")
+        fail("identify_pies.py", f"cannot write {what} {folder}: {existing} is not a writable directory; {fix}")
 
 
 def main(argv=None) -> int:
@@ -78,6 +79,7 @@ def main(argv=None) -> int:
 
     out = Path(args.out) if args.out else default_out(args.sweeps[0])
     writable(out)
+    writable(Path(os.environ.get("PIE_CACHE_DIR", ".cache/pie")), "the cache folder", "set PIE_CACHE_DIR to a writable folder")
     if args.workers is not None and args.workers < 1:
         fail("identify_pies.py", f"--workers must be at least 1, got {args.workers}; pass --workers 1 to analyse in this process")
     options = AnalysisOptions(tie=args.tie, n_boot=args.bootstrap, pie_set=args.pie_set, robust_level=args.robust_level,

@@ -73,6 +73,14 @@ def test_identify_pies_refuses_an_unwritable_output_folder_before_computing(tmp_
     assert "cannot write the output folder a_file/out" in line and time.monotonic() - started < 30
 
 
+def test_identify_pies_refuses_an_unwritable_cache_folder_before_computing(tmp_path):
+    (tmp_path / "a_file").write_text("x")
+    started = time.monotonic()
+    line = one_line(run_cli("identify_pies.py", "multirun/nothing", cwd=tmp_path, env={"PIE_CACHE_DIR": str(tmp_path / "a_file")}))
+    assert f"cannot write the cache folder {tmp_path / 'a_file'}" in line and "set PIE_CACHE_DIR" in line
+    assert time.monotonic() - started < 30
+
+
 def test_identify_pies_refuses_no_workers_before_computing(tmp_path):
     line = one_line(run_cli("identify_pies.py", "multirun/nothing", "--workers", "0", cwd=tmp_path))
     assert "--workers must be at least 1, got 0" in line
