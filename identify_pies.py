@@ -75,11 +75,12 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
     from pie.analysis.options import AnalysisOptions
     from pie.identify import identify
+    from pie.memo import cache_folder
     from pie.parallel import available_cpus
 
     out = Path(args.out) if args.out else default_out(args.sweeps[0])
     writable(out)
-    writable(Path(os.environ.get("PIE_CACHE_DIR", ".cache/pie")), "the cache folder", "set PIE_CACHE_DIR to a writable folder")
+    writable(cache_folder(), "the cache folder", "set PIE_CACHE_DIR to a writable folder")
     if args.workers is not None and args.workers < 1:
         fail("identify_pies.py", f"--workers must be at least 1, got {args.workers}; pass --workers 1 to analyse in this process")
     options = AnalysisOptions(tie=args.tie, n_boot=args.bootstrap, pie_set=args.pie_set, robust_level=args.robust_level,

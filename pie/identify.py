@@ -13,7 +13,6 @@ import dataclasses
 import hashlib
 import importlib
 import logging
-import os
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,7 @@ from pie.data.texts import dataset_texts
 from pie.pies.conventions import Conventions, conventions_named
 from pie.reporting.outputs import write_outputs
 from pie.errors import ConfigError
-from pie.memo import Memo, collector_paused, long_lived
+from pie.memo import Memo, cache_folder, collector_paused, long_lived
 from pie.parallel import Ready, in_order, shared
 from pie.runs.derived import RunArrays
 from pie.runs.discovery import NoRuns, discover
@@ -204,7 +203,7 @@ def identify(
             raise ConfigError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
         if min_seeds < 1:
             raise ConfigError(f"min_seeds must be >= 1, got {min_seeds}")
-        cache_dir = Path(cache_dir or os.environ.get("PIE_CACHE_DIR", ".cache/pie"))
+        cache_dir = Path(cache_dir or cache_folder())
         with collector_paused():  # the manifests: many objects, no garbage
             found = discover(patterns, cache_dir)
         freeze()  # the runs stay to the end: the collector need not walk them again and again

@@ -44,6 +44,12 @@ ANALYSES = ("analysis", "pies", "data")  # what a pair's analyses (and the texts
 PLOTS = ("reporting",)
 
 
+def cache_folder() -> Path:
+    """Where pie keeps what it derives and caches (derived arrays, manifests, results, plots,
+    downloaded data): $PIE_CACHE_DIR, by default .cache/pie."""
+    return Path(os.environ.get("PIE_CACHE_DIR", ".cache/pie"))
+
+
 _SCALARS = frozenset({type(None), bool, int, float, str})
 
 
