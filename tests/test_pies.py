@@ -300,6 +300,38 @@ def test_last_axis_sum_and_max_match_numpy_bit_for_bit(classes, dtype):
             assert np.array_equal(ours.view(np.uint8), numpy.view(np.uint8))
 
 
+@pytest.mark.parametrize("classes", [1, 2, 3, 7, 54])
+def test_cross_entropy_matches_the_plain_formula_bit_for_bit(classes):
+    """cross_entropy's flat takes and 0/1 mask give the bits of the formula it speeds up
+    (take_along_axis and np.where), with or without the caller's argmax: on ties, signed zeros,
+    confident and huge logits, infinite maxima, NaN rows and negative (wrapping) labels."""
+    from pie.pies.losses import cross_entropy
+    from pie.pies.modal import argmax_last
+
+    def plain(logits, labels):
+        top_class = logits.argmax(axis=-1)
+        top = np.take_along_axis(logits, top_class[..., None], axis=-1)[..., 0].astype(np.float64)
+        rest = np.zeros(top.shape)
+        for c in range(logits.shape[-1]):
+            rest += np.where(top_class == c, 0.0, np.exp(logits[..., c] - top))
+        return (top - np.take_along_axis(logits, labels[None, :, None], axis=2)[..., 0]) + np.log1p(rest)
+
+    rng = np.random.default_rng(classes)
+    logits = (rng.standard_normal((3, 400, classes)) * rng.choice([0.1, 3.0, 30.0], size=(3, 400, classes))).astype(np.float32)
+    logits[:, :100] = np.round(logits[:, :100])  # ties
+    logits[:, 100:110], logits[:, 110:120, 0], logits[:, 120:130, 0], logits[:, 130:140] = 0.0, -0.0, 40.0, 1e30
+    labels = rng.integers(0, classes, 400)
+    infinite, missing, wrapped = logits.copy(), logits.copy(), labels.copy()
+    infinite[0, 150:160, -1], infinite[1, 160:170, 0] = np.inf, -np.inf
+    missing[0, 5, -1], missing[2, 7] = np.nan, np.nan
+    wrapped[3] = -1
+    with np.errstate(invalid="ignore"):
+        for values, gold in ((logits, labels), (infinite, labels), (missing, labels), (logits, wrapped)):
+            expected = plain(values, gold).view(np.uint8)
+            assert np.array_equal(cross_entropy(values, gold).view(np.uint8), expected)
+            assert np.array_equal(cross_entropy(values, gold, argmax_last(values)).view(np.uint8), expected)
+
+
 @pytest.mark.parametrize("classes", [1, 2, 3, 5, 54, 130])
 @pytest.mark.parametrize("kind", ["votes", "floats"])
 def test_top_classes_and_argmax_match_numpy(classes, kind):

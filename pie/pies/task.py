@@ -166,9 +166,10 @@ class SingleLabel(_Task):
     def loss(self, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
         return cross_entropy(logits, labels)
 
-    def ratio_losses(self, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        """The losses [M, N] whose pruned/dense ratio A5 averages."""
-        return cross_entropy(logits, labels)
+    def ratio_losses(self, logits: np.ndarray, labels: np.ndarray, decisions: np.ndarray | None = None) -> np.ndarray:
+        """The losses [M, N] whose pruned/dense ratio A5 averages; `decisions` of the same logits
+        (decide), when known, spare finding each model's argmax again."""
+        return cross_entropy(logits, labels, decisions)
 
     def loss_of_ratio_losses(self, losses: np.ndarray) -> np.ndarray:
         """`loss` from `ratio_losses` of the same logits: the same cross-entropies."""
@@ -353,9 +354,10 @@ class MultiLabel(_Task):
     def loss(self, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
         return binary_cross_entropy(logits, labels)
 
-    def ratio_losses(self, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    def ratio_losses(self, logits: np.ndarray, labels: np.ndarray, decisions: np.ndarray | None = None) -> np.ndarray:
         """The losses whose pruned/dense ratio A5 averages: per class [M, N, C] (the ratio is the
-        mean of per-class ratios) or the class mean [M, N], as the conventions' loss_ratio says."""
+        mean of per-class ratios) or the class mean [M, N], as the conventions' loss_ratio says
+        (binary cross-entropies need no `decisions`)."""
         losses = binary_cross_entropies(logits, labels)
         return losses if self.conventions.loss_ratio == "per_class" else losses.mean(axis=2)
 

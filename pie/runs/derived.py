@@ -45,8 +45,9 @@ FIELDS = ("logits", "decisions", "losses", "el2n")
 def derive(task: Task, logits: np.ndarray, labels: np.ndarray, threshold: float, fields: Sequence[str]) -> dict[str, np.ndarray]:
     """One model's fields from its logits [N, C] (each computed as for a population of one)."""
     batch = logits[None]
-    compute = {"logits": lambda: logits, "decisions": lambda: task.decide(batch, [threshold])[0],
-               "losses": lambda: task.ratio_losses(batch, labels)[0], "el2n": lambda: task.el2n_norms(batch, labels)[0]}
+    decisions = task.decide(batch, [threshold]) if "decisions" in fields else None  # the losses reuse them
+    compute = {"logits": lambda: logits, "decisions": lambda: decisions[0],
+               "losses": lambda: task.ratio_losses(batch, labels, decisions)[0], "el2n": lambda: task.el2n_norms(batch, labels)[0]}
     return {field: compute[field]() for field in fields}
 
 
