@@ -89,9 +89,10 @@ def seed_draws(task: Task, dense: np.ndarray, pruned: np.ndarray, rng: np.random
         taken = np.zeros(len(dense), dtype=bool)
         taken[drawn[drawn < paired]] = True  # len(dense) >= 2 * size leaves at least size models for A
         first = rng.permutation(np.flatnonzero(~taken))[:size]
-        rest = np.setdiff1d(np.arange(len(dense)), first)
+        rest = np.ones(len(dense), dtype=bool)
+        rest[first] = False  # the models not in A, in order (np.setdiff1d's result, a tenth of its time)
         a.append(first)
-        b.append(rng.permutation(rest)[:size])
+        b.append(rng.permutation(np.flatnonzero(rest))[:size])
         p.append(drawn)
     dense_classes = models_by_class(dense)
     votes = votes_of_draws(dense, a, dense_classes), votes_of_draws(dense, b, dense_classes), votes_of_draws(pruned, p)
