@@ -529,3 +529,35 @@ def test_a_pair_analysed_from_its_dense_side_precomputed_gives_the_same_numbers(
     for name in ("pies", "classes", "class_change", "overlap", "influence", "generalisation_gap"):
         pd.testing.assert_frame_equal(getattr(sent, name), getattr(plain, name), check_exact=True)
     assert len(plain.influence) == 4 and len(plain.generalisation_gap) == 1
+
+
+def test_aligned_pairs_models_by_seed_without_copying_the_shared_order():
+    """SplitArrays.aligned puts the shared seeds first in both populations. Where that is each
+    population's own order, its arrays are read-only views of the population's (a pair does not
+    copy the dense arrays all its pairs share); otherwise read-only copies in the new order."""
+    import pyarrow as pa
+
+    from pie.analysis.pair import SplitArrays
+    from pie.runs.discovery import PopulationLogits
+
+    def population(seeds):
+        m = len(seeds)
+        return PopulationLogits(seeds=np.array(seeds), ids=pa.array(["a", "b"]), labels=np.array([0, 1]),
+                                thresholds=np.full(m, np.nan), classes=2,
+                                logits=np.arange(m * 4, dtype=np.float32).reshape(m, 2, 2) + 10 * np.array(seeds)[:, None, None],
+                                decisions=np.array([[s % 2, 1] for s in seeds]), losses=np.array([[s, s + 0.5] for s in seeds], dtype=float))
+
+    dense, same, other = population([0, 1, 2]), population([0, 1, 2]), population([2, 5, 0])
+    arrays, order = SplitArrays.aligned(dense, same, dense.labels)
+    assert order == (0, 1, 2) and arrays.paired == 3
+    for given, field in ((dense, "dense"), (same, "pruned")):
+        for name in ("logits", "decisions", "losses", "thresholds"):
+            view = getattr(arrays, field if name == "logits" else f"{field}_{name}")
+            assert np.shares_memory(view, getattr(given, name)) and not view.flags.writeable
+            with pytest.raises(ValueError, match="read-only"):
+                view[0] = 0
+    arrays, order = SplitArrays.aligned(dense, other, dense.labels)
+    assert order == (0, 2, 1) and arrays.paired == 2  # seeds 0 and 2 first, in the dense order
+    assert arrays.dense_losses[:, 0].tolist() == [0, 2, 1] and arrays.pruned_losses[:, 0].tolist() == [0, 2, 5]
+    assert np.array_equal(arrays.pruned, other.logits[[2, 0, 1]]) and not arrays.pruned.flags.writeable
+    assert not np.shares_memory(arrays.dense_decisions, dense.decisions) and not arrays.dense_decisions.flags.writeable

@@ -87,13 +87,23 @@ class SplitArrays:
 
         def both(field):
             values = getattr(dense, field), getattr(pruned, field)
-            return {f"dense_{field}": values[0][dense_order], f"pruned_{field}": values[1][pruned_order]} if values[0] is not None else {}
+            return {f"dense_{field}": _ordered(values[0], dense_order), f"pruned_{field}": _ordered(values[1], pruned_order)}
 
-        arrays = cls(dense.logits[dense_order] if dense.logits is not None else None,
-                     pruned.logits[pruned_order] if pruned.logits is not None else None, labels,
-                     dense.thresholds[dense_order], pruned.thresholds[pruned_order], len(shared), dense.classes,
+        arrays = cls(*both("logits").values(), labels, *both("thresholds").values(), len(shared), dense.classes,
                      **both("decisions"), **both("losses"))
         return arrays, tuple(dense_order)
+
+
+def _ordered(values: np.ndarray | None, order: list[int]) -> np.ndarray | None:
+    """values[order], read-only: a view where the order is the models' own (the usual case, where
+    both populations hold the same seeds), so a pair does not copy the dense population's arrays
+    that all its pairs share (~30 MB a pair at the paper's shape), and an analysis that wrote into
+    them would fail rather than change the next pair's inputs."""
+    if values is None:
+        return None
+    ordered = values.view() if order == list(range(len(values))) else values[order]
+    ordered.flags.writeable = False
+    return ordered
 
 
 def _order(seeds, shared) -> list[int]:
