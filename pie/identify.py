@@ -217,7 +217,8 @@ def identify(
         used = sorted({key for pair in pairs for key in pair})
         chosen = conventions_named(options.conventions)
         arrays = RunArrays(cache_dir, _fields(split), chosen)
-        checked = check_files(files_to_read(populations, used, split), check=arrays.check, known=arrays.known)
+        checked = check_files(files_to_read(populations, used, split), check=arrays.check, known=arrays.known,
+                              processes=workers)
         if checked.bad and not skip_bad:
             raise BadPredictionFiles(checked)
         excluded = list(checked.bad)

@@ -328,6 +328,20 @@ def test_ratio_with_interval_chunks_do_not_change_the_draws(monkeypatch):
     assert ratio_with_interval(values, subset, np.random.default_rng(1), n_boot=50) == whole
 
 
+def test_bootstrap_means_are_numpys_means_bit_for_bit(monkeypatch):
+    """The resampled column means are, byte for byte, np.mean of each column gathered by the same
+    resamples (drawn again from the same seed), for several gather batch sizes and shapes."""
+    from pie.analysis.text import _bootstrap_means
+
+    values = np.random.default_rng(3).normal(50.0, 20.0, size=(1001, 4)).round(2)
+    values[::7, 1] = 1e9 / 3  # magnitudes that make the summation order matter
+    for batch in (resampling.GATHER_ELEMENTS, 1001, 5000):
+        monkeypatch.setattr(resampling, "GATHER_ELEMENTS", batch)
+        rows = np.concatenate(list(resampling.gathered_draws(len(values), 37, np.random.default_rng(9))))
+        expected = np.stack([values[:, k][rows].mean(axis=1) for k in range(values.shape[1])], axis=1)
+        assert _bootstrap_means(values, 37, np.random.default_rng(9)).tobytes() == np.ascontiguousarray(expected).tobytes()
+
+
 def test_ratio_with_interval_edge_cases():
     empty = ratio_with_interval(np.ones(4), np.zeros(4, bool), np.random.default_rng(0))
     assert empty["n_subset"] == 0 and all(math.isnan(empty[key]) for key in ("ratio", "low", "high"))

@@ -22,7 +22,7 @@ from pie.runs.manifest import BadRun, Run, Threshold, read_manifest, write_manif
 from pie.runs.paths import RunPaths
 from pie.runs.populations import PopulationError
 from pie.runs.predictions import BadPredictionFile, read_predictions, write_predictions
-from pie.runs.derived import RunArrays
+from pie.runs.derived import RunArrays, load_entry
 from pie.runs.validation import BadPredictionFiles, check_files
 
 rng = np.random.default_rng(0)
@@ -149,6 +149,30 @@ def test_each_damage_is_found_and_named(sweep, damage, reason, cache, tmp_path):
     assert reason in str(error.value) and "rerun that run" in str(error.value)
 
 
+def test_checks_in_processes_find_and_derive_what_threads_do(sweep, tmp_path):
+    """check_files in forked processes (identify_pies' cold derivation, batches of 2 files here)
+    names the same bad files as its threads in one process, and derives byte-identical cache
+    entries; the parent's per-process caches stay usable afterwards."""
+    truncate(run_dir(sweep, "imp", 0.5, 1))
+    wrong_ids(run_dir(sweep, "imp", 0.9, 2), "train_final")
+    runs = discover([str(sweep)]).complete
+    reads = [(run, name) for run in runs for name in FIELDS if name in run.manifest.predictions]
+    assert len(reads) > 2 * 2 * 2  # several batches for each of the 2 processes
+    outcomes = {}
+    for processes in (1, 2):
+        arrays = RunArrays(tmp_path / f"cache{processes}", FIELDS)
+        outcomes[processes] = check_files(reads, check=arrays.check, known=arrays.known, processes=processes, batch=2)
+        good = [run for run in runs if "imp-0.5" in str(run.directory) and not run.directory.name.endswith("=1")]
+        assert np.array_equal(arrays.population(good, "test_final").logits, load_logits(good, "test_final").logits)
+    assert [(b.run, b.file, b.reason) for b in outcomes[2].bad] == [(b.run, b.file, b.reason) for b in outcomes[1].bad]
+    assert {(b.run.name, b.file) for b in outcomes[2].bad} == {("seed=1", "predictions/test_final.parquet"),
+                                                                ("seed=2", "predictions/train_final.parquet")}
+    entries = [sorted(p.relative_to(tmp_path / f"cache{n}") for p in (tmp_path / f"cache{n}").rglob("*.npy")) for n in (1, 2)]
+    assert entries[0] == entries[1] and len(entries[0]) == len(reads) - 2
+    for entry in entries[0]:
+        assert (tmp_path / "cache1" / entry).read_bytes() == (tmp_path / "cache2" / entry).read_bytes()
+
+
 def test_ids_hash_is_of_the_newline_joined_ids(tmp_path):
     """ids_sha256 = sha256 of the example ids joined by "\\n", UTF-8 (as documented)."""
     ids = ["a", "é", "c-3"]
@@ -241,6 +265,28 @@ def test_a_damaged_cache_entry_is_derived_again(sweep, tmp_path, damage):
     cached, plain = arrays.population(runs, "test_final"), load_logits(runs, "test_final")
     assert cached.ids.equals(plain.ids) and np.array_equal(cached.logits, plain.logits)
     assert np.array_equal(cached.decisions, plain.task.decide(plain.logits, plain.thresholds))
+
+
+def test_entries_load_as_numpy_loads_them(tmp_path):
+    """load_entry gives np.load's array, dtype and bytes, read-only, for entries that share a
+    header (parsed once) and for another header (versions 1 and 2); a file that is not a whole
+    entry raises ValueError, so the cache derives it again."""
+    rows = np.zeros(7, dtype=[("label", np.int8), ("logits", np.float32, (3,)), ("decisions", np.int8)])
+    rows["logits"] = np.arange(21, dtype=np.float32).reshape(7, 3) / 3
+    tables = {"a": rows, "b": rows[::-1].copy(), "c": np.arange(12.0).reshape(3, 4), "d": rows[:2].copy()}
+    for name, table in tables.items():
+        np.save(tmp_path / f"{name}.npy", table)
+    with open(tmp_path / "v2.npy", "wb") as handle:
+        np.lib.format.write_array(handle, rows, version=(2, 0))
+    for name in [*tables, "v2"]:
+        expected, loaded = np.load(tmp_path / f"{name}.npy"), load_entry(str(tmp_path / f"{name}.npy"))
+        assert loaded.dtype == expected.dtype and loaded.shape == expected.shape and loaded.tobytes() == expected.tobytes()
+        assert not loaded.flags.writeable
+    whole = (tmp_path / "a.npy").read_bytes()
+    for damaged in (whole[:-5], whole[:9], b"garbage" * 20, b""):
+        (tmp_path / "bad.npy").write_bytes(damaged)
+        with pytest.raises(ValueError):
+            load_entry(str(tmp_path / "bad.npy"))
 
 
 def test_the_cache_is_keyed_by_the_conventions(tmp_path):
