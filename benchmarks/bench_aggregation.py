@@ -9,9 +9,11 @@ reads them all. The logits are synthetic: gold-label signal plus seed noise that
 sparsity.
 
 Measured, each identify_pies (all analyses, texts included, `--workers` left at its default: one
-process per CPU) in a child process: wall time, and peak memory as the largest sum, sampled every
-0.2 s, of the resident sets of identify_pies and its worker processes (an upper bound: pages a
-forked worker shares with its parent count twice):
+process per CPU) in a child process: wall time, and peak memory two ways: the largest sum, sampled
+every 0.2 s, of the resident sets (RSS) of identify_pies and its worker processes, an upper bound
+(a page a forked worker still shares with its parent counts in both), and the largest sum, sampled
+at the same moments, of their proportional set sizes (PSS: a shared page counts a share in each
+process that maps it, so the sum is the memory the processes hold together):
 - read floor: a child process that reads every file the analyses need once (bytes, 4 threads),
   then the same again decoding each file's labels and logits into arrays; no analysis;
 - cold: pie's cache empty (no derived per-run arrays, no text measures, no analyses or plots);
@@ -173,42 +175,44 @@ def read_floor(stores: list[Path]) -> dict[str, float]:
     return floors
 
 
-def identify(sweeps: list[Path], out: Path, cache: Path, seeds: int, *extra: str) -> tuple[float, float]:
-    """(wall seconds, peak RSS GiB) of identify_pies on `sweeps` in a child process."""
+def identify(sweeps: list[Path], out: Path, cache: Path, seeds: int, *extra: str) -> tuple[float, float, float]:
+    """(wall seconds, peak RSS GiB, peak PSS GiB) of identify_pies on `sweeps` in a child process."""
     shutil.rmtree(out, ignore_errors=True)
     command = [sys.executable, str(ROOT / "identify_pies.py"), *map(str, sweeps), "--min-seeds", str(seeds), "--out", str(out), *extra]
     with tempfile.TemporaryFile("w+") as log:
         started = time.perf_counter()
         child = subprocess.Popen(command, env={**os.environ, "PIE_CACHE_DIR": str(cache), "PYTHONPATH": str(ROOT)},
                                  stdout=subprocess.DEVNULL, stderr=log)
-        tree = 0  # the largest sum of the resident sets of identify_pies and its worker processes
+        tree = proportional = 0  # the largest sums of the RSS and the PSS of identify_pies and its workers
         while True:
             pid, status, usage = os.wait4(child.pid, os.WNOHANG)
             if pid:
                 break
-            tree = max(tree, _tree_rss(child.pid))
+            tree = max(tree, _tree_memory(child.pid, "VmRSS:", "status"))
+            proportional = max(proportional, _tree_memory(child.pid, "Pss:", "smaps_rollup"))  # ~0.3 ms a 2 GiB process
             time.sleep(0.2)
         wall = time.perf_counter() - started
         child.returncode = os.waitstatus_to_exitcode(status)
         if child.returncode != 0:
             log.seek(0)
             raise SystemExit(f"identify_pies failed:\n{log.read()[-3000:]}")
-    peak = max(usage.ru_maxrss * 1024, tree) / 2**30
-    print(f"measured: identify_pies {' '.join(map(str, [*sweeps, *extra]))}: {wall:.1f} s, {peak:.2f} GiB, load {os.getloadavg()[0]:.2f}",
-          file=sys.stderr, flush=True)
-    return wall, peak
+    peak, pss = max(usage.ru_maxrss * 1024, tree) / 2**30, proportional / 2**30
+    print(f"measured: identify_pies {' '.join(map(str, [*sweeps, *extra]))}: {wall:.1f} s, {peak:.2f} GiB RSS, {pss:.2f} GiB PSS, "
+          f"load {os.getloadavg()[0]:.2f}", file=sys.stderr, flush=True)
+    return wall, peak, pss
 
 
-def _tree_rss(pid: int) -> int:
-    """Bytes resident in a process and its descendants (/proc; pages a forked worker still
-    shares with its parent count twice, so this is an upper bound)."""
+def _tree_memory(pid: int, field: str, source: str) -> int:
+    """Bytes of a /proc/<pid>/<source> memory field (kB) summed over a process and its descendants:
+    VmRSS of status (a page a forked worker shares with its parent counts twice: an upper bound),
+    or Pss of smaps_rollup (shared pages split among the processes that map them)."""
     try:
-        rss = next(int(line.split()[1]) * 1024 for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-                   if line.startswith("VmRSS:"))
+        own = next(int(line.split()[1]) * 1024 for line in Path(f"/proc/{pid}/{source}").read_text().splitlines()
+                   if line.startswith(field))
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except (OSError, StopIteration):
         return 0
-    return rss + sum(_tree_rss(int(child)) for child in children)
+    return own + sum(_tree_memory(int(child), field, source) for child in children)
 
 
 def reference_format_seconds(labels: np.ndarray, directory: Path, seeds: int) -> float:
@@ -301,20 +305,20 @@ def report(args, runs: int, floor: dict, generated: float, rows, scaled, referen
     print(f"Store: {runs:,} runs ({runs // per_dataset} dataset(s) x 2 models x 41 populations x {args.seeds} seeds), "
           f"{args.test:,} test and {args.train:,} train examples x 3 classes per dataset, {floor['bytes'] / 2**30:.2f} GiB of "
           f"prediction files ({'generated in %.0f s' % generated if generated > 1 else 'kept from an earlier --keep run'}).\n")
-    print("| step | wall time (s) | peak RSS (GiB) | x read floor (decoded) | target |")
-    print("|---|---:|---:|---:|---|")
-    print(f"| read floor: every needed file's bytes once (4 threads) | {floor['raw']:.1f} | – | – | – |")
-    print(f"| read floor: every needed file decoded into arrays once (4 threads) | {floor['decoded']:.1f} | – | 1.00 | – |")
-    for label, (wall, peak) in rows:
+    print("| step | wall time (s) | peak RSS, sum (GiB) | peak PSS, sum (GiB) | x read floor (decoded) | target |")
+    print("|---|---:|---:|---:|---:|---|")
+    print(f"| read floor: every needed file's bytes once (4 threads) | {floor['raw']:.1f} | – | – | – | – |")
+    print(f"| read floor: every needed file decoded into arrays once (4 threads) | {floor['decoded']:.1f} | – | – | 1.00 | – |")
+    for label, (wall, peak, pss) in rows:
         target = "< 60 s, < 4 GiB, < 2x floor" if label.startswith("cold") else "< 10 s"
-        print(f"| identify_pies, {label} | {wall:.1f} | {peak:.2f} | {wall / floor['decoded']:.2f} | {target} |")
+        print(f"| identify_pies, {label} | {wall:.1f} | {peak:.2f} | {pss:.2f} | {wall / floor['decoded']:.2f} | {target} |")
     if scaled:
         print("\n### How time grows (cold: no derived arrays cached, text measures cached; then warm)\n")
-        print("| store | runs | test x train examples | cold (s) | warm (s) | peak RSS cold (GiB) |")
+        print("| store | runs | test x train examples | cold (s) | warm (s) | peak RSS / PSS cold (GiB) |")
         print("|---|---:|---|---:|---:|---:|")
-        for label, count, (cold, peak), (warm, _) in scaled:
+        for label, count, (cold, peak, pss), (warm, *_) in scaled:
             shape = 4 if "quarter" in label else 1
-            print(f"| {label} | {count:,} | {args.test // shape:,} x {args.train // shape:,} | {cold:.1f} | {warm:.1f} | {peak:.2f} |")
+            print(f"| {label} | {count:,} | {args.test // shape:,} x {args.train // shape:,} | {cold:.1f} | {warm:.1f} | {peak:.2f} / {pss:.2f} |")
     print(f"\nReference format for comparison: np.genfromtxt of one population's test logits ({args.seeds} files of "
           f"{args.test:,} x 3) takes {reference:.2f} s, {reference * runs / args.seeds:.0f} s for the test logits of all {runs:,} runs.")
 
