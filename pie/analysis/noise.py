@@ -43,7 +43,7 @@ from pie.pies.task import Task
 FULL, HALF = "full", "half"
 # Draws voted and compared at once: their votes [CHUNK, N, C] stay in the CPU's cache (the modal and
 # distance passes ran 1.5-2.5x faster than over all R draws at once; voting per chunk too, rather
-# than all R draws' votes first, 72 MB at the paper's shape, made seed_draws ~15% faster), and the
+# than all R draws' votes first, 72 MB at the paper's shape, made seed_draws 14% faster), and the
 # numbers are the same (each draw is voted and compared on its own).
 CHUNK = 8
 
