@@ -269,16 +269,17 @@ def test_a_damaged_cache_entry_is_derived_again(sweep, tmp_path, damage):
 
 def test_entries_load_as_numpy_loads_them(tmp_path):
     """load_entry gives np.load's array, dtype and bytes, read-only, for entries that share a
-    header (parsed once) and for another header (versions 1 and 2); a file that is not a whole
-    entry raises ValueError, so the cache derives it again."""
+    header (parsed once), for another header and for .npy versions 1, 2 and 3 (3 through np.load);
+    a file that is not a whole entry raises ValueError, so the cache derives it again."""
     rows = np.zeros(7, dtype=[("label", np.int8), ("logits", np.float32, (3,)), ("decisions", np.int8)])
     rows["logits"] = np.arange(21, dtype=np.float32).reshape(7, 3) / 3
     tables = {"a": rows, "b": rows[::-1].copy(), "c": np.arange(12.0).reshape(3, 4), "d": rows[:2].copy()}
     for name, table in tables.items():
         np.save(tmp_path / f"{name}.npy", table)
-    with open(tmp_path / "v2.npy", "wb") as handle:
-        np.lib.format.write_array(handle, rows, version=(2, 0))
-    for name in [*tables, "v2"]:
+    for version in (2, 3):
+        with open(tmp_path / f"v{version}.npy", "wb") as handle:
+            np.lib.format.write_array(handle, rows, version=(version, 0))
+    for name in [*tables, "v2", "v3"]:
         expected, loaded = np.load(tmp_path / f"{name}.npy"), load_entry(str(tmp_path / f"{name}.npy"))
         assert loaded.dtype == expected.dtype and loaded.shape == expected.shape and loaded.tobytes() == expected.tobytes()
         assert not loaded.flags.writeable

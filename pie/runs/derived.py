@@ -65,16 +65,19 @@ def load_entry(path: str) -> np.ndarray:
         data = handle.read()
     stream = io.BytesIO(data)
     version = np.lib.format.read_magic(stream)  # ValueError unless a .npy file
-    if version not in READERS:
-        return np.load(stream)
+    if version not in READERS:  # version 3 (UTF-8 field names): np.save never writes it for our fields
+        array = np.load(io.BytesIO(data))
+        array.flags.writeable = False
+        return array
     start = stream.tell() + (2 if version == (1, 0) else 4)  # the header follows its length
     end = start + int.from_bytes(data[stream.tell():start], "little")
-    known = _HEADERS.get(data[:end])
+    header = data[:end]
+    known = _HEADERS.get(header)
     if known is None:
         shape, fortran, dtype = READERS[version](stream)
         if fortran or dtype.hasobject or stream.tell() != end:
             raise ValueError(f"{path}: not an entry (Fortran order, objects or an odd header)")
-        known = _HEADERS.setdefault(data[:end], (dtype, shape))
+        known = _HEADERS.setdefault(header, (dtype, shape))
     dtype, shape = known
     return np.frombuffer(data, dtype=dtype, count=math.prod(shape), offset=end).reshape(shape)
 
