@@ -256,6 +256,11 @@ def test_loss_ratio_is_exact_for_confident_dense_models_and_undefined_at_zero_lo
     assert math.isnan(table.loc[0, "sem"])
     alone = loss_ratio_per_bin(np.array([[[1000.0, 0.0]]]), pruned[:, :1], np.array([0]), np.array([1]), 1)
     assert alone.loc[0, "examples"] == 0 and math.isnan(alone.loc[0, "mean"])
+    # Two model pairs: example 1's first pair is undefined, its second is not: it counts, with that ratio.
+    two = loss_ratio_per_bin(np.array([[[40.0, 0.0], [1000.0, 0.0]], [[40.0, 0.0], [40.0, 0.0]]]), np.concatenate([pruned, pruned]),
+                             np.array([0, 0]), np.array([1, 1]), 1)
+    assert two.loc[0, "examples"] == 2
+    assert two.loc[0, "mean"] == pytest.approx(math.log(2) / math.log1p(math.exp(-40.0)), rel=1e-12)
 
 
 # ---------------------------------------------------------------- A6: text

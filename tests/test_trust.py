@@ -9,7 +9,8 @@ import pytest
 
 from pie.analysis.agreement import DenseBaselines, churn, probability_loyalty, taxicab
 from pie.analysis.degenerate import degeneracy
-from pie.analysis.noise import common_size, confidence, excess, seed_draws
+from pie.analysis.noise import common_size, confidence, draw_models, excess, seed_draws
+from pie.analysis.overlap import models_by_class, votes_of_draws, votes_of_rest
 from pie.pies.losses import js_divergence
 from pie.pies.task import MULTI_LABEL, SINGLE_LABEL
 
@@ -243,3 +244,50 @@ def test_bootstrap_intervals_do_not_depend_on_how_many_resamples_are_gathered_at
     for text, percent in found[1:]:
         pd.testing.assert_frame_equal(text, found[0][0], check_exact=True)
         assert percent == found[0][1]
+
+
+@pytest.mark.parametrize("task, dense_models, pruned_models, tie", [
+    (SINGLE_LABEL, 12, 6, "lowest"),  # full size: A and B split the 12 dense models
+    (SINGLE_LABEL, 10, 10, "highest"),  # half size: A and B split them too
+    (SINGLE_LABEL, 11, 10, "exclude"),  # half size: one dense model is in neither A nor B
+    (SINGLE_LABEL, 10, 10, "pie"),
+    (MULTI_LABEL, 10, 10, "lowest"),
+    (MULTI_LABEL, 13, 6, "lowest"),
+])
+def test_seed_draws_are_the_definition_draw_by_draw(task, dense_models, pruned_models, tie):
+    """Each draw's verdicts are task.pie_masks of its models' votes summed one model at a time (A
+    vs P, A vs B), and the mean taxicab distances those of taxicab(), whichever way seed_draws gets
+    there (B's votes as the population's minus A's where A and B split the dense models; A decided
+    once for both comparisons). A never holds the dense model of a seed P holds."""
+    rng = np.random.default_rng(11)
+    if task is SINGLE_LABEL:  # 3 classes and few models: many tied votes
+        dense, pruned = indicators(rng.integers(0, 3, (dense_models, 60)), 3), indicators(rng.integers(0, 3, (pruned_models, 60)), 3)
+    else:
+        dense, pruned = (rng.integers(0, 2, (models, 60, 4)).astype(np.int8) for models in (dense_models, pruned_models))
+    paired, repeats = min(dense_models, pruned_models), 25
+    draws = seed_draws(task, dense, pruned, np.random.default_rng(4), repeats=repeats, tie=tie, paired=paired)
+    a, b, p = draw_models(dense_models, pruned_models, draws.size, paired, repeats, np.random.default_rng(4))
+    distances = {"pair": [], "null": []}
+    for r in range(repeats):
+        assert not set(a[r]) & set(b[r]) and not set(a[r]) & set(p[r][p[r] < paired])
+        votes_a, votes_b, votes_p = (models[drawn].sum(axis=0) for models, drawn in ((dense, a[r]), (dense, b[r]), (pruned, p[r])))
+        for name, other in (("pair", votes_p), ("null", votes_b)):
+            is_pie, considered = task.pie_masks(votes_a, other, draws.size, draws.size, tie)
+            assert np.array_equal(getattr(draws, name)[r], is_pie) and np.array_equal(getattr(draws, f"{name}_considered")[r], considered)
+            distances[name].append(taxicab(votes_a, other, draws.size, draws.size))
+    assert draws.null.any() and draws.pair.any()
+    assert draws.pair_taxicab == pytest.approx(np.mean(distances["pair"]), rel=1e-6)
+    assert draws.null_taxicab == pytest.approx(np.mean(distances["null"]), rel=1e-6)
+
+
+def test_votes_of_the_models_a_draw_leaves_out():
+    """votes_of_rest: the population's votes minus a draw's are the votes of the models it left
+    out, in votes_of_draws' memory layout."""
+    rng = np.random.default_rng(1)
+    models = indicators(rng.integers(0, 4, (9, 30)), 4)
+    drawn = [rng.permutation(9)[:4] for _ in range(5)]
+    by_class = models_by_class(models)
+    rest = votes_of_rest(votes_of_draws(models, drawn, by_class), by_class.sum(axis=0))
+    expected = votes_of_draws(models, [np.setdiff1d(np.arange(9), d) for d in drawn], by_class)
+    assert np.array_equal(rest, expected) and rest.strides == expected.strides
+    assert np.array_equal(rest[0], models[np.setdiff1d(np.arange(9), drawn[0])].sum(axis=0))

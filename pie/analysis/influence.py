@@ -101,9 +101,9 @@ def loss_ratio_from_losses(dense_losses: np.ndarray, pruned_losses: np.ndarray, 
     averaged over model pairs; examples without a defined ratio left out) and its error bar
     (ERROR_BARS: "sem" or "model_std", the analysis conventions' choice)."""
     ratios = loss_ratios(dense_losses, pruned_losses)
-    defined = ~np.isnan(_over_pairs(ratios))
+    defined = ~np.isnan(ratios).all(axis=0)  # where _over_pairs is defined: the ratios are finite or NaN
     ratios, kept = ratios[:, defined], np.asarray(bins)[defined]
-    means = _over_pairs(ratios)  # of the defined examples' own array (NumPy's sums over the pairs may round otherwise on a narrower copy)
+    means = _over_pairs(ratios)  # of the defined examples' own array (its memory layout decides how NumPy's sums round)
     return pd.DataFrame({
         "bin": np.arange(1, n_bins + 1), "examples": _bin_counts(kept, n_bins),
         "mean": _bin_means(means, kept, n_bins), "sem": ERROR_BARS[error_bars](ratios, means, kept, n_bins),

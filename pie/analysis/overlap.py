@@ -128,6 +128,15 @@ def votes_of_draws(one_hot: np.ndarray, draws, by_class: np.ndarray | None = Non
     return np.moveaxis((counts @ by_class).reshape(len(draws), classes, -1), 1, -1)
 
 
+def votes_of_rest(votes: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """Votes [k, N, C] of the models each of k draws left out, from the draws' votes (as
+    votes_of_draws lays them out, no model drawn twice) and the population's votes by class
+    (models_by_class(...).sum(axis=0)): a subtraction of exact small integers in float32, in the
+    same memory layout, at a fifth of a product's cost."""
+    drawn = np.moveaxis(votes, -1, 1)  # [k, C, N], contiguous
+    return np.moveaxis(total.reshape(drawn.shape[1:]) - drawn, 1, -1)
+
+
 def bootstrap_percent(is_pie: np.ndarray, considered: np.ndarray, rng: np.random.Generator,
                       n_boot: int = 1000, level: float = 0.95) -> dict:
     """% PIEs of the considered examples with a percentile bootstrap interval over the evaluation
@@ -140,8 +149,12 @@ def bootstrap_percent(is_pie: np.ndarray, considered: np.ndarray, rng: np.random
     """
     rng = _require_rng(rng)
     is_pie, considered = np.asarray(is_pie, dtype=np.int32), np.asarray(considered, dtype=np.int32)
-    percents = [100.0 * is_pie[rows].sum(1) / np.maximum(considered[rows].sum(1), 1)
-                for rows in gathered_draws(len(is_pie), n_boot, rng)]
+    every = considered.all()  # then each resample considers all its len(is_pie) examples: nothing to gather
+
+    def considered_in(rows):
+        return len(is_pie) if every else np.maximum(considered[rows].sum(1), 1)
+
+    percents = [100.0 * is_pie[rows].sum(1) / considered_in(rows) for rows in gathered_draws(len(is_pie), n_boot, rng)]
     low, high = np.percentile(np.concatenate(percents), [50 * (1 - level), 50 * (1 + level)])
     total = int(considered.sum())
     return {"percent": 100.0 * is_pie.sum() / total if total else float("nan"), "low": float(low), "high": float(high)}

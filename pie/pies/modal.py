@@ -70,10 +70,17 @@ def modal_from_votes(votes: np.ndarray, tie: str = "lowest") -> tuple[np.ndarray
 
     "pie" and "exclude" resolve the label like "lowest"; they act when PIEs are compared.
     """
+    labels, tied = modal_codes(votes, tie)
+    return labels.astype(np.int64), tied
+
+
+def modal_codes(votes: np.ndarray, tie: str = "lowest") -> tuple[np.ndarray, np.ndarray]:
+    """modal_from_votes with the labels in the smallest integer type that holds them (int8 up to
+    127 classes): enough to compare two populations' labels, without widening them first."""
     if tie not in TIE_RULES:
         raise ValueError(f"unknown tie rule {tie!r}; choose one of {', '.join(TIE_RULES)}")
     labels, at_top = _top_classes(votes, highest=tie == "highest")
-    return labels.astype(np.int64), at_top > 1
+    return labels, at_top > 1
 
 
 def modal_labels(logits, tie: str = "lowest") -> tuple[np.ndarray, np.ndarray]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pie.pies.modal import modal_from_votes, vote_counts
+from pie.pies.modal import modal_codes, modal_from_votes, vote_counts
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,13 @@ def pie_masks_from_votes(dense_votes: np.ndarray, pruned_votes: np.ndarray, tie:
         )
     dense_modal, dense_tied = modal_from_votes(dense_votes, tie)
     pruned_modal, pruned_tied = modal_from_votes(pruned_votes, tie)
+    return (*masks_of_modals(dense_modal, dense_tied, pruned_modal, pruned_tied, tie), dense_modal, pruned_modal,
+            dense_tied, pruned_tied)
+
+
+def masks_of_modals(dense_modal, dense_tied, pruned_modal, pruned_tied, tie: str) -> tuple[np.ndarray, np.ndarray]:
+    """(is_pie, considered) bool[..., N] from the two populations' modal labels and ties: the
+    labels differ, and the tie rule decides what a tie in either population means."""
     differs = dense_modal != pruned_modal
     tied = dense_tied | pruned_tied
     considered = np.ones_like(differs)
@@ -68,7 +75,17 @@ def pie_masks_from_votes(dense_votes: np.ndarray, pruned_votes: np.ndarray, tie:
         is_pie = differs & considered
     else:
         is_pie = differs
-    return is_pie, considered, dense_modal, pruned_modal, dense_tied, pruned_tied
+    return is_pie, considered
+
+
+def pie_masks_against(votes: np.ndarray, others, tie: str = "lowest") -> list[tuple[np.ndarray, np.ndarray]]:
+    """pie_masks_from_votes(votes, other)[:2] for each of the other populations' votes, the first
+    population's modal labels found once (the seed-noise draws compare one dense draw with two)."""
+    modal, tied = modal_codes(votes, tie)
+    for other in others:
+        if other.shape != votes.shape:
+            raise ValueError(f"populations must cover the same examples and classes: votes {votes.shape} vs {other.shape}")
+    return [masks_of_modals(modal, tied, *modal_codes(other, tie), tie) for other in others]
 
 
 def pie_table_from_votes(dense_votes: np.ndarray, pruned_votes: np.ndarray, tie: str = "lowest") -> PieResult:

@@ -26,7 +26,7 @@ from pie.pies.losses import (binary_cross_entropies, binary_cross_entropy, cross
 from pie.pies.decisions import binarize, macro_f1_from_decisions, per_class_f1, tune_threshold
 from pie.pies.modal import argmax_last, modal_from_votes
 from pie.pies.multi_label import MultiLabelPieResult, majority_from_votes, pie_table_from_votes as multi_label_table, tied
-from pie.pies.single_label import PieResult, pie_masks_from_votes, pie_table_from_votes
+from pie.pies.single_label import PieResult, pie_masks_against, pie_masks_from_votes, pie_table_from_votes
 
 
 def _mean_std(values: np.ndarray, name: str) -> dict:
@@ -95,6 +95,11 @@ class SingleLabel(_Task):
     def pie_masks(self, dense_votes, pruned_votes, dense_models: int, pruned_models: int, tie: str) -> tuple[np.ndarray, np.ndarray]:
         """(is_pie, considered) bool[..., N] for votes [..., N, C] (leading axes batch populations)."""
         return pie_masks_from_votes(dense_votes, pruned_votes, tie)[:2]
+
+    def pie_masks_against(self, votes, models: int, others, others_models: int, tie: str) -> list[tuple[np.ndarray, np.ndarray]]:
+        """pie_masks(votes, other, models, others_models, tie) for each other population's votes,
+        the first population decided once (a seed-noise draw compares its dense draw with two)."""
+        return pie_masks_against(votes, others, tie)
 
     def is_pie(self, dense_votes, pruned_votes, dense_models: int, pruned_models: int, tie: str) -> np.ndarray:
         return self.pie_masks(dense_votes, pruned_votes, dense_models, pruned_models, tie)[0]
@@ -280,8 +285,14 @@ class MultiLabel(_Task):
 
     def pie_masks(self, dense_votes, pruned_votes, dense_models: int, pruned_models: int, tie: str) -> tuple[np.ndarray, np.ndarray]:
         """(is_pie, considered): every example counts (a strict majority needs no tie rule)."""
-        is_pie = (majority_from_votes(dense_votes, dense_models) != majority_from_votes(pruned_votes, pruned_models)).any(axis=-1)
-        return is_pie, np.ones_like(is_pie)
+        return self.pie_masks_against(dense_votes, dense_models, [pruned_votes], pruned_models, tie)[0]
+
+    def pie_masks_against(self, votes, models: int, others, others_models: int, tie: str) -> list[tuple[np.ndarray, np.ndarray]]:
+        """pie_masks(votes, other, ...) for each other population's votes, the first one's
+        majorities found once."""
+        decided = majority_from_votes(votes, models)
+        masks = [(decided != majority_from_votes(other, others_models)).any(axis=-1) for other in others]
+        return [(is_pie, np.ones_like(is_pie)) for is_pie in masks]
 
     def is_pie(self, dense_votes, pruned_votes, dense_models: int, pruned_models: int, tie: str) -> np.ndarray:
         return self.pie_masks(dense_votes, pruned_votes, dense_models, pruned_models, tie)[0]
