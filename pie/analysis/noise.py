@@ -116,7 +116,8 @@ def seed_draws(task: Task, dense: np.ndarray, pruned: np.ndarray, rng: np.random
         rates_a = votes_a / size
         chunk = (pair, pair_considered, null, null_considered, taxicab_of_rates(rates_a, votes_p / size),
                  taxicab_of_rates(rates_a, votes_b / size))
-        found = found or [np.empty((repeats, *part.shape[1:]), dtype=part.dtype) for part in chunk]
+        if found is None:
+            found = [np.empty((repeats, *part.shape[1:]), dtype=part.dtype) for part in chunk]
         for whole, part in zip(found, chunk):  # written while in the CPU's cache, not concatenated at the end
             whole[start:stop] = part
     pair, pair_considered, null, null_considered, pair_taxicab, null_taxicab = found
