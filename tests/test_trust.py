@@ -200,8 +200,7 @@ def test_taxicab_is_the_same_for_votes_in_any_memory_layout(classes):
 @pytest.mark.parametrize("task, tie", [(SINGLE_LABEL, "lowest"), (SINGLE_LABEL, "exclude"), (MULTI_LABEL, "lowest")])
 def test_seed_draws_and_excess_do_not_depend_on_how_many_draws_are_compared_at_once(monkeypatch, task, tie):
     """The draws are voted and compared CHUNK at a time; any chunk (1000: all at once) gives the
-    same verdicts and distances, and the excess's resample counts (one bincount) equal one
-    bincount per resample."""
+    same verdicts and distances, and the excess's resample counts are each resample's bincount."""
     import pie.analysis.noise as noise
 
     rng = np.random.default_rng(5)

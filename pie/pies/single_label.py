@@ -48,14 +48,19 @@ def single_label_pie_table(dense_logits, pruned_logits, tie: str = "lowest") -> 
     return pie_table_from_votes(vote_counts(dense_logits), vote_counts(pruned_logits), tie)
 
 
-def pie_masks_from_votes(dense_votes: np.ndarray, pruned_votes: np.ndarray, tie: str = "lowest"):
-    """(is_pie, considered, dense modal, pruned modal, dense tied, pruned tied), each [..., N],
-    from vote counts [..., N, C]; leading axes batch many population pairs at once."""
+def _same_examples(dense_votes: np.ndarray, pruned_votes: np.ndarray) -> None:
+    """Raise ValueError unless the two populations' votes cover the same examples and classes."""
     if dense_votes.shape != pruned_votes.shape:
         raise ValueError(
             "dense and pruned populations must cover the same examples and classes: "
             f"votes {dense_votes.shape} vs {pruned_votes.shape}"
         )
+
+
+def pie_masks_from_votes(dense_votes: np.ndarray, pruned_votes: np.ndarray, tie: str = "lowest"):
+    """(is_pie, considered, dense modal, pruned modal, dense tied, pruned tied), each [..., N],
+    from vote counts [..., N, C]; leading axes batch many population pairs at once."""
+    _same_examples(dense_votes, pruned_votes)
     dense_modal, dense_tied = modal_from_votes(dense_votes, tie)
     pruned_modal, pruned_tied = modal_from_votes(pruned_votes, tie)
     return (*masks_of_modals(dense_modal, dense_tied, pruned_modal, pruned_tied, tie), dense_modal, pruned_modal,
@@ -81,10 +86,9 @@ def masks_of_modals(dense_modal, dense_tied, pruned_modal, pruned_tied, tie: str
 def pie_masks_against(votes: np.ndarray, others, tie: str = "lowest") -> list[tuple[np.ndarray, np.ndarray]]:
     """pie_masks_from_votes(votes, other)[:2] for each of the other populations' votes, the first
     population's modal labels found once (the seed-noise draws compare one dense draw with two)."""
-    modal, tied = modal_codes(votes, tie)
     for other in others:
-        if other.shape != votes.shape:
-            raise ValueError(f"populations must cover the same examples and classes: votes {votes.shape} vs {other.shape}")
+        _same_examples(votes, other)
+    modal, tied = modal_codes(votes, tie)
     return [masks_of_modals(modal, tied, *modal_codes(other, tie), tie) for other in others]
 
 
