@@ -31,7 +31,7 @@ from pie.data.texts import dataset_texts
 from pie.pies.conventions import Conventions, conventions_named
 from pie.reporting.outputs import write_outputs
 from pie.errors import ConfigError
-from pie.memo import Memo, cache_folder, collector_paused, long_lived
+from pie.memo import Kept, Memo, cache_folder, collector_paused, long_lived
 from pie.parallel import Ready, in_order, shared
 from pie.runs.derived import RunArrays
 from pie.runs.discovery import NoRuns, discover
@@ -117,6 +117,15 @@ class _PairSource:
 def _pair_analysed(identity: dict, dense_key: PopulationKey, pruned_key: PopulationKey, texts: tuple, *arguments) -> PairAnalyses:
     """_analysed on the pair's inputs as the running in_order call's _PairSource reads them."""
     return _analysed(identity, shared().inputs(dense_key, pruned_key, texts), *arguments)
+
+
+def _received(memo: Memo, result, job: tuple, source: _PairSource):
+    """A pair's result as in_order returns it from Memo.kept: a Kept result mapped from its cache
+    entry; one whose entry cannot be read (removed meanwhile) computed again in this process."""
+    if not isinstance(result, Kept):
+        return result
+    found = memo.get(result.key)
+    return found if found is not None else next(in_order([(None, job)], memo.stored, 1, shared=source))[1]
 
 
 def _plotting_loaded() -> None:
@@ -216,9 +225,9 @@ def identify(
                          "pruned sweep too")
         used = sorted({key for pair in pairs for key in pair})
         chosen = conventions_named(options.conventions)
-        arrays = RunArrays(cache_dir, _fields(split), chosen)
+        arrays = RunArrays(cache_dir, _fields(split), chosen, deferred=True)
         checked = check_files(files_to_read(populations, used, split), check=arrays.check, known=arrays.known,
-                              processes=workers)
+                              settle=arrays.settle, processes=workers)
         if checked.bad and not skip_bad:
             raise BadPredictionFiles(checked)
         excluded = list(checked.bad)
@@ -262,14 +271,17 @@ def identify(
                     if result is not None:
                         yield ("pair", pruned_key), Ready(result)
                         continue
-                    yield ("pair", pruned_key), (key, _pair_analysed, _identity(pruned_key), dense_key, pruned_key, texts, rngs[0],
-                                                 options, rngs[1])
+                    computing[("pair", pruned_key)] = (key, _pair_analysed, _identity(pruned_key), dense_key, pruned_key, texts,
+                                                       rngs[0], options, rngs[1])
+                    yield ("pair", pruned_key), computing[("pair", pruned_key)]
 
-        for (kind, key), result in in_order(jobs(), memo.stored, workers, shared=_PairSource(read, chosen, f"{split}_final"),
-                                            idle=_plotting_loaded):
+        computing: dict[tuple, tuple] = {}  # the jobs handed to workers, until their results are in
+        source = _PairSource(read, chosen, f"{split}_final")
+        for (kind, key), result in in_order(jobs(), memo.kept, workers, shared=source, idle=_plotting_loaded):
             if kind == "dense":  # a dense population's own row
                 rows["summary"].append({**_identity(key), **result})
                 continue
+            result = _received(memo, result, computing.pop((kind, key), None), source)
             identity = _identity(key)
             rows["summary"].append({**identity, **result.summary})
             rows["accuracy"].append({**identity, **result.accuracy})

@@ -21,7 +21,7 @@ from pie.runs.discovery import discover, load_logits
 from pie.runs.manifest import BadRun, Run, Threshold, read_manifest, write_manifest
 from pie.runs.paths import RunPaths
 from pie.runs.populations import PopulationError
-from pie.runs.predictions import BadPredictionFile, read_predictions, write_predictions
+from pie.runs.predictions import BadPredictionFile, locate, read_predictions, write_predictions
 from pie.runs.derived import RunArrays, load_entry
 from pie.runs.validation import BadPredictionFiles, check_files
 
@@ -171,6 +171,75 @@ def test_checks_in_processes_find_and_derive_what_threads_do(sweep, tmp_path):
     assert entries[0] == entries[1] and len(entries[0]) == len(reads) - 2
     for entry in entries[0]:
         assert (tmp_path / "cache1" / entry).read_bytes() == (tmp_path / "cache2" / entry).read_bytes()
+
+
+def _markers(cache: Path) -> set[str]:
+    return {p.name for p in cache.rglob("verified/*")}
+
+
+def test_deferred_entries_are_marked_only_after_one_sync(sweep, tmp_path, monkeypatch):
+    """identify_pies' derivation (deferred=True) writes each entry without an fsync and marks it only
+    after one sync of the cache's filesystem, so no marker can vouch for an entry whose bytes are not
+    on disk: when the sync runs no marker exists and every entry does; afterwards every file is
+    marked and a second check reads none; the entries are those the per-file fsync writes."""
+    runs = discover([str(sweep)]).complete
+    reads = [(run, name) for run in runs for name in FIELDS if name in run.manifest.predictions]
+    seen = []
+
+    def sync(path):
+        seen.append((path, _markers(tmp_path / "deferred"), len(list((tmp_path / "deferred").rglob("*.npy")))))
+
+    monkeypatch.setattr("pie.runs.derived.sync_filesystem", sync)
+    fsynced = []
+    monkeypatch.setattr("pie.atomic.os.fsync", lambda descriptor: fsynced.append(descriptor))
+    arrays = RunArrays(tmp_path / "deferred", FIELDS, deferred=True)
+    assert check_files(reads, check=arrays.check, known=arrays.known, settle=arrays.settle).bad == []
+    assert seen == [(arrays.root, set(), len(reads))] and fsynced == []
+    assert len(_markers(tmp_path / "deferred")) == len(reads)
+    assert all(arrays.known(run, name, *locate(run, name)) for run, name in reads)
+    check_files(reads, check=arrays.check, known=arrays.known, settle=arrays.settle)
+    assert len(seen) == 1  # nothing derived, nothing to sync
+    plain = RunArrays(tmp_path / "plain", FIELDS)
+    assert check_files(reads, check=plain.check).bad == [] and len(fsynced) == len(reads) + 2  # and the two ids files
+    for entry in (tmp_path / "plain").rglob("*.npy"):
+        assert (tmp_path / "deferred" / entry.relative_to(tmp_path / "plain")).read_bytes() == entry.read_bytes()
+
+
+def test_deferred_checks_in_processes_sync_each_batch(sweep, tmp_path):
+    """In forked processes each batch of files is synced (really: syncfs) and marked by the process
+    that derived it; then every file is known and the population loads as read from the files."""
+    runs = discover([str(sweep)]).complete
+    reads = [(run, name) for run in runs for name in FIELDS if name in run.manifest.predictions]
+    arrays = RunArrays(tmp_path / "cache", FIELDS, deferred=True)
+    assert check_files(reads, check=arrays.check, known=arrays.known, settle=arrays.settle, processes=2, batch=2).bad == []
+    assert len(_markers(tmp_path / "cache")) == len(reads) and arrays._unmarked == []
+    assert all(arrays.known(run, name, *locate(run, name)) for run, name in reads)
+    dense = [run for run in runs if "dense" in str(run.directory)]
+    assert np.array_equal(arrays.population(dense, "train_final").losses, RunArrays(tmp_path / "cache", FIELDS).population(
+        dense, "train_final").losses)
+
+
+def test_a_failed_sync_leaves_no_marker_and_the_files_are_derived_again(sweep, tmp_path, monkeypatch):
+    """A crash or I/O error before the sync leaves entries that nothing vouches for: the next check
+    reads and derives those files again, and marks them once its own sync succeeds."""
+    runs = discover([str(sweep)]).complete
+    reads = [(run, "test_final") for run in runs]
+
+    def failing(path):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr("pie.runs.derived.sync_filesystem", failing)
+    arrays = RunArrays(tmp_path / "cache", FIELDS, deferred=True)
+    with pytest.raises(OSError, match="Input/output"):
+        check_files(reads, check=arrays.check, known=arrays.known, settle=arrays.settle)
+    assert _markers(tmp_path / "cache") == set() and len(list((tmp_path / "cache").rglob("*.npy"))) == len(reads)
+    monkeypatch.undo()
+    derived = []
+    real = RunArrays._derive
+    monkeypatch.setattr(RunArrays, "_derive", lambda self, *a, **k: (derived.append(a[:2]), real(self, *a, **k)))
+    arrays = RunArrays(tmp_path / "cache", FIELDS, deferred=True)
+    assert check_files(reads, check=arrays.check, known=arrays.known, settle=arrays.settle).bad == []
+    assert len(derived) == len(reads) and len(_markers(tmp_path / "cache")) == len(reads)
 
 
 def test_ids_hash_is_of_the_newline_joined_ids(tmp_path):

@@ -257,6 +257,28 @@ def test_workers_and_the_memo_change_no_table(sweep, tmp_path, monkeypatch):
         identify([str(sweep)], tmp_path / "tie", cache=True, options=AnalysisOptions(tie="highest"), **kwargs)
 
 
+@pytest.mark.parametrize("entry", ["readable", "gone"])
+def test_a_workers_result_comes_back_through_the_cache(sweep, tmp_path, monkeypatch, entry):
+    """With the cache on, a worker stores a pair's result and returns only its key (Memo.kept);
+    identify_pies maps the entry, as a warm rerun does. An entry that cannot be read back (removed
+    meanwhile) is computed again in identify_pies' own process. The tables are those of one
+    process without a cache; with the cache off the results come through the pipe."""
+    import pie.identify
+
+    kwargs = dict(min_seeds=3, with_texts=False)
+    identify([str(sweep)], tmp_path / "plain", cache_dir=tmp_path / "plain-cache", **kwargs)
+    received, real = [], pie.identify._received
+    monkeypatch.setattr(pie.identify, "_received", lambda memo, result, *rest: (received.append(type(result).__name__),
+                                                                                 real(memo, result, *rest))[1])
+    if entry == "gone":
+        monkeypatch.setattr(Memo, "get", lambda memo, key: None)
+    identify([str(sweep)], tmp_path / "kept", workers=2, cache=True, cache_dir=tmp_path / "cache", **kwargs)
+    assert received == ["Kept", "Kept"] and _tables(tmp_path / "kept") == _tables(tmp_path / "plain")
+    received.clear()
+    identify([str(sweep)], tmp_path / "piped", workers=2, cache=False, cache_dir=tmp_path / "cache", **kwargs)
+    assert received == ["PairAnalyses", "PairAnalyses"] and _tables(tmp_path / "piped") == _tables(tmp_path / "plain")
+
+
 def test_one_more_population_analyses_only_its_pair(sweep, tmp_path, monkeypatch):
     kwargs = dict(min_seeds=3, with_texts=False, cache_dir=tmp_path / "cache", cache=True)
     identify([str(sweep)], tmp_path / "before", **kwargs)

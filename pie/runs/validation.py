@@ -57,7 +57,7 @@ def _known(run: Run, name: str, known) -> bool:
 
 
 def check_files(reads: Iterable[tuple[Run, str]], workers: int = 4, check=_check_predictions, known=None,
-                processes: int = 1, batch: int = 16) -> Checked:
+                processes: int = 1, batch: int = 16, settle=None) -> Checked:
     """Check the `name` prediction file of each (run, name): a manifest record, the file, its
     checksum, shape and example ids. Threads overlap the reads and hashes (both release the GIL).
     `check(run, name, path, record)` raises BadPredictionFile; pie.runs.derived's also derives
@@ -68,26 +68,31 @@ def check_files(reads: Iterable[tuple[Run, str]], workers: int = 4, check=_check
     batches of `batch` files (~0.1 s of work at the paper's shape), each process with its share of
     the `workers` threads: a derivation is partly Python and NumPy that hold the GIL, so the threads
     of one process kept 2 CPUs only ~80% busy (one dataset of the paper's grid, 5,040 files: 15.2
-    s in 4 threads, 12.9 s in 2 processes of 2 threads, medians of 3)."""
+    s in 4 threads, 12.9 s in 2 processes of 2 threads, medians of 3). `settle()`, when given, runs
+    in the checking process after each batch of checks (pie.runs.derived's RunArrays.settle)."""
     reads = [read for read in reads if known is None or not _known(*read, known)]
     if processes > 1 and len(reads) > batch:
         jobs = ((start, (start, batch)) for start in range(0, len(reads), batch))
-        outcomes = [outcome for _, done in in_order(jobs, _checked_batch, processes, shared=(reads, check, max(1, workers // processes)),
-                                                    ahead=4 * processes) for outcome in done]
+        shared_ = (reads, check, max(1, workers // processes), settle)
+        outcomes = [outcome for _, done in in_order(jobs, _checked_batch, processes, shared=shared_, ahead=4 * processes)
+                    for outcome in done]
     else:
-        outcomes = _checked(reads, check, workers)
+        outcomes = _checked(reads, check, workers, settle)
     return Checked(sorted((o for o in outcomes if o is not None), key=lambda b: (str(b.run), b.file)))
 
 
-def _checked(reads: list[tuple[Run, str]], check, threads: int) -> list[BadFile | None]:
+def _checked(reads: list[tuple[Run, str]], check, threads: int, settle=None) -> list[BadFile | None]:
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        return list(pool.map(lambda read: _check(*read, check), reads))
+        outcomes = list(pool.map(lambda read: _check(*read, check), reads))
+    if settle is not None:
+        settle()
+    return outcomes
 
 
 def _checked_batch(start: int, size: int) -> list[BadFile | None]:
     """The outcomes of `size` files from `start` of the running check_files call's reads."""
-    reads, check, threads = shared()
-    return _checked(reads[start:start + size], check, threads)
+    reads, check, threads, settle = shared()
+    return _checked(reads[start:start + size], check, threads, settle)
 
 
 class BadPredictionFiles(UserError, ValueError):
