@@ -156,7 +156,7 @@ class RunArrays:
         """Raise BadPredictionFile as pie.runs.predictions.check_predictions; a `known` file is
         not read. Otherwise the file is read once: checked (its ids decoded only where their
         bytes differ from those of a file of the same ids hash checked before: KnownIds), its
-        fields derived and cached, its stat marked."""
+        fields derived and cached, its stat marked (deferred: by `settle`)."""
         if self.known(run, name, path, record):
             return
         self._derive(run, name, path, record, durable=not self.deferred)
