@@ -268,8 +268,12 @@ def test_a_workers_result_comes_back_through_the_cache(sweep, tmp_path, monkeypa
     kwargs = dict(min_seeds=3, with_texts=False)
     identify([str(sweep)], tmp_path / "plain", cache_dir=tmp_path / "plain-cache", **kwargs)
     received, real = [], pie.identify._received
-    monkeypatch.setattr(pie.identify, "_received", lambda memo, result, *rest: (received.append(type(result).__name__),
-                                                                                 real(memo, result, *rest))[1])
+
+    def recorded(memo, result, *rest):
+        received.append(type(result).__name__)
+        return real(memo, result, *rest)
+
+    monkeypatch.setattr(pie.identify, "_received", recorded)
     if entry == "gone":
         monkeypatch.setattr(Memo, "get", lambda memo, key: None)
     identify([str(sweep)], tmp_path / "kept", workers=2, cache=True, cache_dir=tmp_path / "cache", **kwargs)
